@@ -1,0 +1,83 @@
+"""`create_app`: settings, extensions, keys, the OAuth server, blueprints and error handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .errors import register_error_handlers
+from .extensions import SERVER_KEY, SETTINGS_KEY, csrf, login_manager
+from .oauth.keys import KeyStore
+from .oauth.server import AuthServer
+from .oauth.signing import TokenSigner
+from .oauth.tokens import TokenIssuer
+from .settings import Settings, load_settings, with_secret_key
+from .storage.db import Database
+from .web import auth_pages, health, oauth, wellknown
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    settings = with_secret_key(load_settings(overrides))
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    _configure(app, settings)
+
+    if settings.trusted_proxies:
+        # Honour X-Forwarded-For/-Proto only from the configured number of proxies in front of us.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+
+    Database(settings.database_url).init_app(app)
+    store = KeyStore(settings.keys_dir, settings.key_size)
+    store.ensure_active()
+    tokens = TokenIssuer(
+        TokenSigner(store),
+        issuer=settings.issuer,
+        audience=settings.api_audience,
+        access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
+    )
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[SERVER_KEY] = AuthServer(settings, tokens)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    for blueprint in (oauth.bp, wellknown.bp, auth_pages.bp, health.bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    app.after_request(_security_headers(settings))
+    return app
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_NAME="__Host-session" if settings.is_https else "session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.is_https,
+        PREFERRED_URL_SCHEME="https" if settings.is_https else "http",
+    )
+
+
+def _security_headers(settings: Settings):
+    def add_headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        )
+        headers.setdefault("Cache-Control", "no-store")
+        if settings.is_https:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        return response
+
+    return add_headers

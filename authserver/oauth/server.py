@@ -1,0 +1,90 @@
+"""The authorization server: its feature set composed in one place, on Authlib's framework-free core."""
+
+from __future__ import annotations
+
+import json
+
+from authlib.common.urls import add_params_to_uri
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, UnsupportedResponseTypeError
+from flask import Response
+from flask import request as flask_request
+
+from ..settings import Settings
+from ..storage import clients
+from .grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
+from .pkce import RequiredS256CodeChallenge
+from .requests import OAuthRequest, authorization_params
+from .scopes import SCOPES
+from .tokens import TokenIssuer
+
+
+class AuthServer(AuthorizationServer):
+    def __init__(self, settings: Settings, tokens: TokenIssuer):
+        super().__init__(scopes_supported=list(SCOPES))
+        self.settings = settings
+        self.tokens = tokens
+        # The grants we serve, in one list. PKCE applies to every authorization code.
+        self.register_grant(AuthorizationCodeGrant, [RequiredS256CodeChallenge()])
+        self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
+
+    # -- storage hook ----------------------------------------------------------
+
+    def query_client(self, client_id):
+        return clients.find_active(client_id)
+
+    # -- framework hooks -------------------------------------------------------
+
+    def create_oauth2_request(self, request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return OAuthRequest(flask_request, authorization_params(flask_request))
+
+    def handle_response(self, status_code, payload, headers):
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        return Response(payload, status=status_code, headers=headers)
+
+    def send_signal(self, name, *args, **kwargs):
+        """Authlib's signals are unused: nothing subscribes."""
+
+    def handle_error_response(self, request, error):
+        if error.error == "invalid_client":
+            # Always 401 with a WWW-Authenticate challenge, whichever method the client tried,
+            # and one description: it must not say whether the client exists.
+            error.status_code = 401
+            error.description = "Client authentication failed."
+        status, body, headers = error(self.get_error_uri(request, error))
+        if status == 302:
+            headers = self.with_issuer(headers)
+        else:
+            headers = [*headers, *default_json_headers]
+        return self.handle_response(status, body, _unique(headers))
+
+    def with_issuer(self, headers):
+        """RFC 9207: every authorization response names its issuer."""
+        return [
+            (name, add_params_to_uri(value, [("iss", self.settings.issuer)]) if name == "Location" else value)
+            for name, value in headers
+        ]
+
+    def get_authorization_grant(self, request):
+        if request.payload.response_type != "code":
+            # Authlib's own error here echoes the parameter into a description it then rejects.
+            raise UnsupportedResponseTypeError(
+                None, "Only response_type=code is supported.", redirect_uri=self._validated_redirect_uri(request)
+            )
+        return super().get_authorization_grant(request)
+
+    def _validated_redirect_uri(self, request):
+        """RFC 6749 §4.1.2.1: redirect an error only to a URI registered for a known client."""
+        client = self.query_client(request.payload.client_id)
+        uri = request.payload.redirect_uri
+        if client is not None and uri and client.check_redirect_uri(uri):
+            return uri
+        return None
+
+
+def _unique(headers):
+    return list(dict(headers).items())

@@ -1,0 +1,76 @@
+"""Mints what the token endpoint returns: an RS256 JWT access token (RFC 9068 shape) and,
+where the grant allows, an opaque refresh token whose digest joins the current transaction."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from .. import credentials
+from ..storage import refresh_tokens
+from .signing import TokenSigner
+
+REFRESH_TOKEN_PREFIX = "tdr"
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    response: dict
+    jti: str
+    access_expires_at: int
+    refresh_family: str | None
+
+
+class TokenIssuer:
+    def __init__(self, signer: TokenSigner, *, issuer: str, audience: str, access_ttl: int, refresh_ttl: int):
+        self.signer = signer
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+
+    def issue(self, client, user, scope: str, *, refresh_family: str | None = None,
+              refresh_scope: str | None = None, with_refresh: bool = False) -> IssuedTokens:
+        """Mint the token response. `refresh_family` continues a rotated family; otherwise a
+        refresh token (when `with_refresh`) starts a new one. The caller commits."""
+        now = int(time.time())
+        jti = secrets.token_urlsafe(16)
+        access_token = self.signer.sign(self._claims(client, user, scope, jti, now), typ="at+jwt")
+        response = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "scope": scope,
+        }
+        family = None
+        if with_refresh:
+            family = refresh_family or secrets.token_urlsafe(16)
+            refresh_token = credentials.new_secret(REFRESH_TOKEN_PREFIX)
+            refresh_tokens.save_refresh_token(
+                refresh_token,
+                family=family,
+                client_id=client.id,
+                user_id=user.id,
+                scope=refresh_scope if refresh_scope is not None else scope,
+                issued_at=now,
+                expires_at=now + self.refresh_ttl,
+            )
+            response["refresh_token"] = refresh_token
+        return IssuedTokens(response, jti, now + self.access_ttl, family)
+
+    def _claims(self, client, user, scope: str, jti: str, now: int) -> dict:
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            # client_credentials: the client acts for itself, so it is the subject.
+            "sub": user.public_id if user else client.client_id,
+            "client_id": client.client_id,
+            "jti": jti,
+            "iat": now,
+            "exp": now + self.access_ttl,
+            "scope": scope.split(),
+        }
+        if user:
+            claims.update(name=user.name, email=user.email, plan=user.plan)
+        return claims

@@ -1,0 +1,153 @@
+"""One typed settings object, read once from AUTHSERVER_* variables and validated at start-up.
+
+Nothing else in the code reads the environment: tests pass overrides to `load_settings`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable and says why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    database_url: str
+    keys_dir: Path
+    instance_dir: Path
+    secret_key: str
+    api_audience: str
+    trusted_proxies: int
+    access_token_ttl: int
+    refresh_token_ttl: int
+    authorization_code_ttl: int
+    max_body_bytes: int
+    key_size: int
+
+    @property
+    def is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+DEFAULTS = {
+    "issuer": "http://127.0.0.1:5000",
+    "api_audience": "http://127.0.0.1:5001",
+    "keys_dir": "keys",
+    "instance_dir": "instance",
+    "trusted_proxies": "0",
+    "access_token_ttl": "3600",
+    "refresh_token_ttl": str(30 * 24 * 3600),
+    "authorization_code_ttl": "600",
+    "max_body_bytes": str(64 * 1024),
+    "key_size": "2048",
+}
+
+LOOPBACK_HOSTS = {"localhost"}
+
+
+def load_settings(overrides: dict | None = None, environ=None) -> Settings:
+    """Build Settings from the environment, then `overrides` (field name → value)."""
+    environ = os.environ if environ is None else environ
+    raw = dict(DEFAULTS)
+    for field in fields(Settings):
+        value = environ.get(f"AUTHSERVER_{field.name.upper()}")
+        if value is not None:
+            raw[field.name] = value
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = set(raw) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+
+    issuer = _issuer(raw["issuer"])
+    instance_dir = Path(raw["instance_dir"]).resolve()
+    settings = Settings(
+        issuer=issuer,
+        database_url=raw.get("database_url") or f"sqlite:///{instance_dir / 'authserver.db'}",
+        keys_dir=Path(raw["keys_dir"]).resolve(),
+        instance_dir=instance_dir,
+        secret_key=raw.get("secret_key") or "",
+        api_audience=_absolute_url("AUTHSERVER_API_AUDIENCE", raw["api_audience"]),
+        trusted_proxies=_int("AUTHSERVER_TRUSTED_PROXIES", raw["trusted_proxies"], 0, 10),
+        access_token_ttl=_int("AUTHSERVER_ACCESS_TOKEN_TTL", raw["access_token_ttl"], 60, 86400),
+        refresh_token_ttl=_int("AUTHSERVER_REFRESH_TOKEN_TTL", raw["refresh_token_ttl"], 300, 366 * 86400),
+        # RFC 6749 §4.1.2: a maximum authorization code lifetime of 10 minutes is RECOMMENDED.
+        authorization_code_ttl=_int("AUTHSERVER_AUTHORIZATION_CODE_TTL", raw["authorization_code_ttl"], 10, 600),
+        max_body_bytes=_int("AUTHSERVER_MAX_BODY_BYTES", raw["max_body_bytes"], 1024, 10 * 1024 * 1024),
+        key_size=_int("AUTHSERVER_KEY_SIZE", raw["key_size"], 2048, 8192),
+    )
+    _check_database_url(settings.database_url)
+    return settings
+
+
+def with_secret_key(settings: Settings) -> Settings:
+    """Fill in the session-signing key: the configured one, else one generated once into instance/."""
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise SettingsError("AUTHSERVER_SECRET_KEY: must be at least 32 characters")
+        return settings
+    path = settings.instance_dir / "secret_key"
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return replace(settings, secret_key=path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        key = secrets.token_urlsafe(48)
+        handle.write(key)
+    return replace(settings, secret_key=key)
+
+
+def _issuer(value: str) -> str:
+    url = _absolute_url("AUTHSERVER_ISSUER", value)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise SettingsError("AUTHSERVER_ISSUER: must not have a query or fragment")
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+        raise SettingsError(
+            "AUTHSERVER_ISSUER: must be https:// (plain http is allowed only for a loopback host)"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _absolute_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name}: must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+def _int(name: str, value, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name}: must be between {low} and {high}, got {number}")
+    return number
+
+
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise SettingsError("AUTHSERVER_DATABASE_URL: not a valid SQLAlchemy URL") from None

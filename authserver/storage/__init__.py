@@ -1,0 +1,1 @@
+"""The only code that opens SQLAlchemy sessions: models and small query/save functions."""

@@ -1,0 +1,13 @@
+"""The access-token deny list: JWTs are stateless, so revoking one means remembering its jti."""
+
+from __future__ import annotations
+
+from .db import session
+from .models import RevokedAccessToken
+
+
+def deny(jti: str, expires_at: int) -> None:
+    """Add to the current transaction; the caller commits."""
+    db = session()
+    if db.get(RevokedAccessToken, jti) is None:
+        db.add(RevokedAccessToken(jti=jti, expires_at=expires_at))

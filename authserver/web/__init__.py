@@ -1,0 +1,1 @@
+"""Thin blueprints: each view parses, calls the protocol or storage layer, and renders."""

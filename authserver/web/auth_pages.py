@@ -1,0 +1,79 @@
+"""Browser sign-in: `/login` and `/logout` on Flask-Login sessions, CSRF-protected forms."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from ..extensions import login_manager
+from ..passwords import verify_password
+from ..storage import users
+
+bp = Blueprint("auth", __name__)
+
+# One message for every failure: it must not tell which part was wrong.
+LOGIN_FAILED = "The email or password is not correct."
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class LogoutForm(FlaskForm):
+    pass
+
+
+@login_manager.user_loader
+def load_user(public_id: str):
+    user = users.find_by_public_id(public_id)
+    return user if user is not None and user.is_active else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = safe_next(request.args.get("next"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = users.find_by_email(form.email.data)
+        password_ok = verify_password(user.password_hash if user else None, form.password.data)
+        if user is not None and password_ok and user.is_active:
+            session.clear()  # nothing from before sign-in survives it
+            login_user(user)
+            return redirect(next_url)
+        error = LOGIN_FAILED
+    elif request.method == "POST":
+        error = LOGIN_FAILED
+    status = 401 if error else 200
+    return render_template("login.html", form=form, error=error, next_url=next_url), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    form = LogoutForm()
+    if form.validate_on_submit():
+        logout_user()
+        session.clear()
+        return render_template("signed_out.html")
+    return render_template("logout.html", form=form, user=current_user)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this server: never an absolute or scheme-relative URL (open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return url_for("auth.home")
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return url_for("auth.home")
+    return value
+
+
+@bp.get("/")
+def home():
+    return render_template("home.html", user=current_user)
