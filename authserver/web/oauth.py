@@ -54,7 +54,8 @@ def _authorization_error(server, error: OAuth2Error):
 def token():
     server = current_server()
     try:
-        params = token_params(request)
+        # Also refuses plain http from a non-loopback address (Authlib's insecure_transport).
+        oauth_request = OAuthRequest(request, token_params(request))
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
-    return server.create_token_response(OAuthRequest(request, params))
+    return server.create_token_response(oauth_request)
