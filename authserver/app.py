@@ -62,6 +62,11 @@ def _configure(app: Flask, settings: Settings) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=settings.is_https,
         PREFERRED_URL_SCHEME="https" if settings.is_https else "http",
+        # Flask-WTF's default extra check on HTTPS demands a same-origin Referer, which browsers
+        # never send under our "Referrer-Policy: no-referrer": every HTTPS form post would fail.
+        # The CSRF token, the SameSite=Lax cookie and its __Host- prefix (no cookie tossing from
+        # subdomains or plain http, the attack that check guards against) protect the forms.
+        WTF_CSRF_SSL_STRICT=False,
     )
 
 

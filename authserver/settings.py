@@ -94,21 +94,30 @@ def with_secret_key(settings: Settings) -> Settings:
             raise SettingsError("AUTHSERVER_SECRET_KEY: must be at least 32 characters")
         return settings
     path = settings.instance_dir / "secret_key"
-    settings.instance_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return replace(settings, secret_key=path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        key = secrets.token_urlsafe(48)
-        handle.write(key)
+    settings.instance_dir.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private temporary file, then published with link(), which fails if
+    # another worker published first: nobody ever reads a half-written (empty) key.
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
     return replace(settings, secret_key=key)
 
 
 def _issuer(value: str) -> str:
     url = _absolute_url("AUTHSERVER_ISSUER", value)
     parts = urlsplit(url)
-    if parts.query or parts.fragment:
+    # "?" or "#" alone is still an (empty) query or fragment: RFC 8414 §2 allows neither.
+    if parts.query or parts.fragment or "?" in url or "#" in url:
         raise SettingsError("AUTHSERVER_ISSUER: must not have a query or fragment")
     if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
         raise SettingsError(
@@ -147,7 +156,12 @@ def _check_database_url(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    # The message never repeats the URL: it may hold a password. make_url raises ValueError
+    # for a bad port; get_dialect raises NoSuchModuleError (an ArgumentError) for an unknown
+    # database or driver name.
     try:
-        make_url(url)
-    except ArgumentError:
-        raise SettingsError("AUTHSERVER_DATABASE_URL: not a valid SQLAlchemy URL") from None
+        make_url(url).get_dialect()
+    except (ArgumentError, ValueError):
+        raise SettingsError(
+            "AUTHSERVER_DATABASE_URL: not a valid SQLAlchemy URL with a known database and driver"
+        ) from None

@@ -116,7 +116,11 @@ class KeyStore:
         try:
             entries = json.loads(path.read_text())["keys"]
             for entry in entries:
-                if entry["state"] not in PUBLISHED_STATES or not isinstance(entry["kid"], str):
+                if (
+                    entry["state"] not in PUBLISHED_STATES
+                    or not isinstance(entry["kid"], str)
+                    or not isinstance(entry["created_at"], int)
+                ):
                     raise ValueError(f"bad entry {entry!r}")
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyStoreError(f"the key manifest {path} is not valid: {exc}") from None
