@@ -1,0 +1,84 @@
+"""End-to-end fixtures: a deployment prepared only through the `authserver` CLI, in a temporary
+directory, and the real server (`authserver serve`, gunicorn) running on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ..databases import create_postgres_database, drop_postgres_database, wants_postgres
+from .processes import HOST, Server, authserver_env, cli, free_port
+
+EMAIL = "grace@example.com"
+NAME = "Grace Hopper"
+PASSWORD = "e2e correct horse battery staple"
+CLIENT_NAME = "E2E Example App"
+REDIRECT_URI = "https://app.example.com/callback"
+SCOPE = "openid read:users"
+API_AUDIENCE = "http://127.0.0.1:5001"  # the default AUTHSERVER_API_AUDIENCE
+
+
+@dataclass(frozen=True)
+class Deployment:
+    workdir: Path
+    env: dict
+    port: int
+    issuer: str
+    kid: str  # the signing key `keys generate` made
+    user_id: str  # the `sub` of the user's tokens, as printed by `users create`
+    client_id: str
+    client_secret: str
+
+
+@pytest.fixture(scope="module")
+def e2e_database_url(tmp_path_factory):
+    """A fresh, empty database: an SQLite file, or a new PostgreSQL database when asked for."""
+    if wants_postgres():
+        url = create_postgres_database()
+        yield url
+        drop_postgres_database(url)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'authserver.db'}"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, e2e_database_url) -> Deployment:
+    workdir = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    issuer = f"http://{HOST}:{port}"
+    env = authserver_env(
+        AUTHSERVER_DATABASE_URL=e2e_database_url,
+        AUTHSERVER_KEYS_DIR=str(workdir / "keys"),
+        AUTHSERVER_INSTANCE_DIR=str(workdir / "instance"),
+        AUTHSERVER_ISSUER=issuer,
+    )
+
+    def run(*args, stdin=None):
+        # cwd is the temporary directory too, so no relative default can touch the repository.
+        return cli(*args, env=env, cwd=workdir, stdin=stdin)
+
+    run("db", "upgrade")
+    key = json.loads(run("keys", "generate"))
+    user = json.loads(run("users", "create", "--email", EMAIL, "--name", NAME, "--password-stdin", stdin=PASSWORD + "\n"))
+    client = json.loads(run(
+        "clients", "create", "--name", CLIENT_NAME, "--redirect-uri", REDIRECT_URI,
+        "--grant-type", "authorization_code", "refresh_token", "--scope", SCOPE,
+    ))
+    return Deployment(
+        workdir=workdir, env=env, port=port, issuer=issuer, kid=key["kid"],
+        user_id=user["id"], client_id=client["client_id"], client_secret=client["client_secret"],
+    )
+
+
+@pytest.fixture(scope="module")
+def server(deployment):
+    server = Server(env=deployment.env, cwd=deployment.workdir, port=deployment.port, workers=2)
+    server.start()
+    try:
+        server.wait_until_healthy()
+        yield server
+    finally:
+        server.stop()
