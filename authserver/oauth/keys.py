@@ -66,8 +66,9 @@ class KeyStore:
             )
         return keys
 
-    def active_key(self) -> SigningKey:
-        active = [key for key in self.load() if key.state == "active"]
+    def active_key(self, keys: list[SigningKey] | None = None) -> SigningKey:
+        """The one signing key, from `keys` if already loaded."""
+        active = [key for key in (self.load() if keys is None else keys) if key.state == "active"]
         if len(active) != 1:
             raise KeyStoreError(f"the key store at {self.directory} has no active signing key")
         return active[0]

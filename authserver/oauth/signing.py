@@ -10,7 +10,7 @@ from .keys import KeyStore
 class TokenSigner:
     def __init__(self, store: KeyStore):
         keys = store.load()
-        self._active = next(key for key in keys if key.state == "active")
+        self._active = store.active_key(keys)
         self._jwks = {"keys": [key.public_jwk() for key in keys]}
 
     @property
