@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -54,6 +54,15 @@ def _describe(exc: HTTPException) -> str:
 
 
 def render_http_error(exc: HTTPException):
+    response = make_response(_render_http_error(exc))
+    # RFC 9110 §15.5.6: a 405 names the allowed methods, which only the exception knows.
+    for name, value in exc.get_headers():
+        if name == "Allow":
+            response.headers[name] = value
+    return response
+
+
+def _render_http_error(exc: HTTPException):
     status = exc.code or 500
     surface = _surface()
     if surface == "oauth":

@@ -3,6 +3,8 @@ token endpoint, with the checks RFC 6749 asks of every request before any grant 
 
 from __future__ import annotations
 
+import json
+
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload, OAuth2Request
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -69,7 +71,12 @@ def token_params(request: Request) -> MultiDict:
 
 
 def _json_params(request: Request) -> MultiDict:
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(), object_pairs_hook=_unique_keys)
+    except _RepeatedKey as repeated:
+        raise InvalidRequestError(f"The request repeats {_describe_parameter(str(repeated))}.") from None
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError, not a ValueError
+        raise InvalidRequestError("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("The body is not a JSON object.")
     if not all(isinstance(value, str) for value in data.values()):
@@ -77,10 +84,27 @@ def _json_params(request: Request) -> MultiDict:
     return MultiDict(data)
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    """RFC 6749 §3.2: no parameter twice, in JSON too (where a parser would silently keep one)."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _single_valued(params: MultiDict) -> MultiDict:
     # RFC 6749 §3.1 and §3.2: parameters MUST NOT be included more than once.
     for key in params:
         if len(params.getlist(key)) > 1:
-            name = f"'{key}'" if key in KNOWN_PARAMETERS else "a parameter"
-            raise InvalidRequestError(f"The request repeats {name}.")
+            raise InvalidRequestError(f"The request repeats {_describe_parameter(key)}.")
     return params
+
+
+def _describe_parameter(key: str) -> str:
+    return f"'{key}'" if key in KNOWN_PARAMETERS else "a parameter"

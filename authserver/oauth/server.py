@@ -6,7 +6,14 @@ import json
 
 from authlib.common.urls import add_params_to_uri
 from authlib.consts import default_json_headers
-from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, UnsupportedResponseTypeError
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    InvalidClientError,
+    InvalidRequestError,
+    OAuth2Request,
+    UnsupportedGrantTypeError,
+    UnsupportedResponseTypeError,
+)
 from flask import Response
 from flask import request as flask_request
 
@@ -17,6 +24,15 @@ from .pkce import RequiredS256CodeChallenge
 from .requests import OAuthRequest, authorization_params
 from .scopes import SCOPES
 from .tokens import TokenIssuer
+
+# For the errors Authlib raises without a description: every error body carries one (DESIGN.md, Errors).
+DEFAULT_DESCRIPTIONS = {
+    "invalid_request": "The request is not valid.",
+    "invalid_grant": "The grant is invalid, expired, revoked, or was issued to another client.",
+    "unauthorized_client": "The client may not use this grant type.",
+    "unsupported_grant_type": "This grant_type is not supported.",
+    "invalid_scope": "The requested scope is invalid, unknown, or malformed.",
+}
 
 
 class AuthServer(AuthorizationServer):
@@ -49,7 +65,17 @@ class AuthServer(AuthorizationServer):
     def send_signal(self, name, *args, **kwargs):
         """Authlib's signals are unused: nothing subscribes."""
 
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib decodes Basic credentials as strict UTF-8 and would answer other bytes with a 500:
+        such credentials authenticate no client (RFC 6749 §2.3.1)."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except UnicodeDecodeError:
+            raise InvalidClientError() from None
+
     def handle_error_response(self, request, error):
+        if not error.description:
+            error.description = DEFAULT_DESCRIPTIONS.get(error.error, "The request was refused.")
         if error.error == "invalid_client":
             # Always 401 with a WWW-Authenticate challenge, whichever method the client tried,
             # and one description: it must not say whether the client exists.
@@ -70,12 +96,25 @@ class AuthServer(AuthorizationServer):
         ]
 
     def get_authorization_grant(self, request):
+        if not request.payload.response_type:
+            # RFC 6749 §4.1.2.1: a missing parameter is invalid_request, not an unsupported type.
+            raise InvalidRequestError("Missing 'response_type'.", redirect_uri=self._validated_redirect_uri(request))
         if request.payload.response_type != "code":
             # Authlib's own error here echoes the parameter into a description it then rejects.
             raise UnsupportedResponseTypeError(
                 None, "Only response_type=code is supported.", redirect_uri=self._validated_redirect_uri(request)
             )
         return super().get_authorization_grant(request)
+
+    def get_token_grant(self, request):
+        """RFC 6749 §5.2: a missing grant_type is invalid_request, not unsupported_grant_type."""
+        try:
+            return super().get_token_grant(request)
+        except UnsupportedGrantTypeError as error:
+            if not request.payload.grant_type:
+                # Still this class: Authlib's create_token_response catches only it around this call.
+                error.error, error.description = "invalid_request", "Missing 'grant_type'."
+            raise
 
     def _validated_redirect_uri(self, request):
         """RFC 6749 §4.1.2.1: redirect an error only to a URI registered for a known client."""

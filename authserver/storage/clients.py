@@ -41,7 +41,8 @@ def create_client(
 
 
 def find_active(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or len(client_id) > 64:
+    # No client id is longer or holds NUL, which PostgreSQL refuses with an error (a 500).
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
     return session().scalar(
         select(Client).where(Client.client_id == client_id, Client.is_active.is_(True))

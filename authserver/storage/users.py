@@ -40,6 +40,8 @@ def create_user(email: str, name: str, password: str, plan: str = "free") -> Use
 
 
 def find_by_email(email: str) -> User | None:
+    if "\x00" in email:
+        return None  # no address holds NUL, which PostgreSQL refuses with an error (a 500)
     return session().scalar(select(User).where(User.email == normalise_email(email)))
 
 
