@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from .keys import KeyStore
 
@@ -12,6 +13,7 @@ class TokenSigner:
         keys = store.load()
         self._active = store.active_key(keys)
         self._jwks = {"keys": [key.public_jwk() for key in keys]}
+        self._public_keys = {key.kid: RSAKey.import_key(key.public_jwk()) for key in keys}
 
     @property
     def kid(self) -> str:
@@ -24,3 +26,7 @@ class TokenSigner:
 
     def jwks(self) -> dict:
         return self._jwks
+
+    def public_key(self, kid) -> RSAKey:
+        """A published key by kid; KeyError for any other (verification then fails closed)."""
+        return self._public_keys[kid]

@@ -11,3 +11,7 @@ def deny(jti: str, expires_at: int) -> None:
     db = session()
     if db.get(RevokedAccessToken, jti) is None:
         db.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+
+
+def is_denied(jti: str) -> bool:
+    return isinstance(jti, str) and session().get(RevokedAccessToken, jti) is not None

@@ -82,6 +82,8 @@ class Client(Base):
     secret_digest: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    # OpenID Connect RP-Initiated Logout: where the client may send the browser after sign-out.
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     grant_types: Mapped[list] = mapped_column(JSON, default=list)
     scope: Mapped[str] = mapped_column(Text, default="")
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
@@ -155,6 +157,10 @@ class AuthorizationCode(Base):
     scope: Mapped[str] = mapped_column(Text)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    # OpenID Connect: echoed in the ID token, and the browser session the user signed in with.
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    sid: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)
     # What the redemption issued, so that a replayed code can revoke it (RFC 6749 §4.1.2).
@@ -180,6 +186,9 @@ class RefreshToken(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(Text)
+    # The original authentication, repeated in ID tokens issued on refresh (OIDC Core §12.2).
+    auth_time: Mapped[int | None] = mapped_column(Integer)
+    sid: Mapped[str | None] = mapped_column(String(64))
     issued_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)
