@@ -15,7 +15,7 @@ from .oauth.signing import TokenSigner
 from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
 from .storage.db import Database
-from .web import auth_pages, health, oauth, wellknown
+from .web import api_v1, auth_pages, health, oauth, rp_logout, token_management, userinfo, wellknown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     store = KeyStore(settings.keys_dir, settings.key_size)
     store.ensure_active()
     tokens = TokenIssuer(
-        TokenSigner(store),
+        TokenSigner.from_settings(store, settings),  # follows key rotations (AUTHSERVER_KEY_RELOAD_SECONDS)
         issuer=settings.issuer,
         audience=settings.api_audience,
         access_ttl=settings.access_token_ttl,
@@ -44,7 +44,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     csrf.init_app(app)
     login_manager.init_app(app)
-    for blueprint in (oauth.bp, wellknown.bp, auth_pages.bp, health.bp):
+    for blueprint in (oauth.bp, token_management.bp, userinfo.bp, rp_logout.bp, wellknown.bp, auth_pages.bp,
+                      health.bp, api_v1.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.after_request(_security_headers(settings))

@@ -78,6 +78,7 @@ def clients_create(args) -> None:
     registration = dict(
         name=args.name,
         redirect_uris=args.redirect_uri or [],
+        post_logout_redirect_uris=args.post_logout_redirect_uri or [],
         grant_types=args.grant_type,
         scope=" ".join(args.scope.split()),
         public=args.public,
@@ -93,6 +94,7 @@ def clients_create(args) -> None:
         output.update(
             name=client.name,
             redirect_uris=client.redirect_uris,
+            post_logout_redirect_uris=client.post_logout_redirect_uris,
             grant_types=client.grant_types,
             scope=client.scope,
             token_endpoint_auth_method=client.token_endpoint_auth_method,
@@ -107,21 +109,51 @@ def _key_store():
     from .oauth.keys import KeyStore
 
     settings = load_settings()
-    return KeyStore(settings.keys_dir, settings.key_size)
+    return KeyStore(settings.keys_dir, settings.key_size), settings
+
+
+def _key_command(action):
+    """A key-store failure (a damaged manifest, a refused rotation) is one line, like any error."""
+    from .oauth.keys import KeyStoreError
+
+    try:
+        return action()
+    except KeyStoreError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def keys_generate(_args) -> None:
-    key = _key_store().generate()
+    store, _ = _key_store()
+    key = _key_command(store.generate)
     _emit(_describe_key(key))
 
 
 def keys_list(_args) -> None:
-    _emit({"keys": [_describe_key(key) for key in _key_store().load()]})
+    store, _ = _key_store()
+    _emit({"keys": [_describe_key(key) for key in _key_command(store.load)]})
+
+
+def keys_rotate(args) -> None:
+    from .oauth.signing import RotationPolicy
+
+    store, settings = _key_store()
+    policy = RotationPolicy.from_settings(settings)
+    keys = _key_command(lambda: store.rotate(
+        retired_lifetime=policy.retired_lifetime,
+        min_next_age=policy.min_next_age,
+        force=args.force,
+    ))
+    active = next(key.kid for key in keys if key.state == "active")
+    print(f"now signing with {active}; running servers switch within {policy.reload_interval} s", file=sys.stderr)
+    _emit({"keys": [_describe_key(key) for key in keys]})
 
 
 def _describe_key(key) -> dict:
-    created = datetime.fromtimestamp(key.created_at, timezone.utc).isoformat()
-    return {"kid": key.kid, "state": key.state, "created_at": created}
+    return {"kid": key.kid, "state": key.state, "created_at": _iso(key.created_at), "retired_at": _iso(key.retired_at)}
+
+
+def _iso(timestamp: int | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
 
 
 # -- serve ---------------------------------------------------------------------
@@ -166,6 +198,8 @@ def _parser() -> argparse.ArgumentParser:
     create = clients.add_parser("create", help="register a client; prints client_id and (once) client_secret")
     create.add_argument("--name", required=True)
     create.add_argument("--redirect-uri", nargs="+", metavar="URI")
+    create.add_argument("--post-logout-redirect-uri", nargs="+", metavar="URI",
+                        help="where /oauth/logout may send the browser afterwards (exact match)")
     create.add_argument("--public", action="store_true", help="a public client (no secret, PKCE required)")
     create.add_argument("--grant-type", nargs="+", required=True, metavar="G")
     create.add_argument("--scope", required=True, help='space-separated, e.g. "openid read:users"')
@@ -177,6 +211,14 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="signing keys").add_subparsers(title="keys commands")
     keys.add_parser("generate", help="add a signing key (active if none is)").set_defaults(run=keys_generate)
     keys.add_parser("list", help="list signing keys and their states").set_defaults(run=keys_list)
+    rotate = keys.add_parser(
+        "rotate", help="next key signs, active key retires, a new next key is published; old retired keys are removed"
+    )
+    rotate.add_argument(
+        "--force", action="store_true",
+        help="rotate even if the next key is too new for every verifier's cached JWKS to hold it",
+    )
+    rotate.set_defaults(run=keys_rotate)
 
     serve_parser = commands.add_parser("serve", help="run the server under gunicorn")
     serve_parser.add_argument("--host", default="127.0.0.1")

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-BROWSER_OAUTH_PATHS = ("/oauth/authorize",)
+BROWSER_OAUTH_PATHS = ("/oauth/authorize", "/oauth/logout")
 ENVELOPE_CODES = {400: "INVALID_REQUEST", 401: "INVALID_TOKEN", 404: "NOT_FOUND", 429: "RATE_LIMIT_EXCEEDED"}
 JSON_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -44,6 +44,8 @@ def _surface() -> str:
 
 
 def _describe(exc: HTTPException) -> str:
+    if (exc.code or 500) >= 500:
+        return "The server could not complete the request."
     if exc.code == 413:
         return "The request body is too large."
     if exc.code == 405:
@@ -68,7 +70,8 @@ def _render_http_error(exc: HTTPException):
     if surface == "oauth":
         return oauth_json_error("server_error" if status >= 500 else "invalid_request", _describe(exc), status)
     if surface == "envelope":
-        return envelope_error(ENVELOPE_CODES.get(status, "INVALID_REQUEST"), _describe(exc), status)
+        code = "INTERNAL_ERROR" if status >= 500 else ENVELOPE_CODES.get(status, "INVALID_REQUEST")
+        return envelope_error(code, _describe(exc), status)
     if isinstance(exc, CSRFError):
         return html_error("Form expired", "The form expired or did not come from this site. Go back, reload and try again.", 400)
     return html_error(f"Error {status}", _describe(exc), status)

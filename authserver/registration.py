@@ -16,7 +16,8 @@ class RegistrationError(ValueError):
 
 
 def check_client_registration(*, name: str, redirect_uris: list[str], grant_types: list[str],
-                              scope: str, public: bool, auth_method: str, require_pkce: bool) -> None:
+                              scope: str, public: bool, auth_method: str, require_pkce: bool,
+                              post_logout_redirect_uris: list[str] = ()) -> None:
     if not name.strip() or len(name) > 200:
         raise RegistrationError("name: must be 1 to 200 characters")
     bad = [g for g in grant_types if g not in GRANT_TYPES]
@@ -30,7 +31,7 @@ def check_client_registration(*, name: str, redirect_uris: list[str], grant_type
         raise RegistrationError(f"auth method: choose from {', '.join(AUTH_METHODS)}")
     if "authorization_code" in grant_types and not redirect_uris:
         raise RegistrationError("redirect URI: the authorization_code grant needs at least one")
-    for uri in redirect_uris:
+    for uri in [*redirect_uris, *post_logout_redirect_uris]:
         check_redirect_uri(uri)
     unknown = unknown_scopes(scope.split())
     if unknown:

@@ -31,6 +31,8 @@ class Settings:
     authorization_code_ttl: int
     max_body_bytes: int
     key_size: int
+    key_reload_seconds: int
+    key_rotation_days: int
 
     @property
     def is_https(self) -> bool:
@@ -48,6 +50,8 @@ DEFAULTS = {
     "authorization_code_ttl": "600",
     "max_body_bytes": str(64 * 1024),
     "key_size": "2048",
+    "key_reload_seconds": "5",
+    "key_rotation_days": "0",
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -82,6 +86,10 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         authorization_code_ttl=_int("AUTHSERVER_AUTHORIZATION_CODE_TTL", raw["authorization_code_ttl"], 10, 600),
         max_body_bytes=_int("AUTHSERVER_MAX_BODY_BYTES", raw["max_body_bytes"], 1024, 10 * 1024 * 1024),
         key_size=_int("AUTHSERVER_KEY_SIZE", raw["key_size"], 2048, 8192),
+        # How stale a worker's signing keys may be after a rotation (see oauth/signing.py).
+        key_reload_seconds=_int("AUTHSERVER_KEY_RELOAD_SECONDS", raw["key_reload_seconds"], 1, 60),
+        # 0: rotate only with `authserver keys rotate`.
+        key_rotation_days=_int("AUTHSERVER_KEY_ROTATION_DAYS", raw["key_rotation_days"], 0, 3650),
     )
     _check_database_url(settings.database_url)
     return settings

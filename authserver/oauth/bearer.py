@@ -1,5 +1,6 @@
-"""Verifies this server's own access tokens where it accepts them (userinfo, revocation,
-introspection). Fails closed: anything not provably valid is refused.
+"""Verifies this server's own tokens where it accepts them: access tokens (userinfo, revocation,
+introspection) and ID tokens given back as logout hints. Fails closed: anything not provably
+valid is refused.
 
 Verification options are spelled out on purpose, even where they are joserfc's defaults.
 """
@@ -11,6 +12,7 @@ from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
 from ..storage import access_tokens
+from .id_tokens import ID_TOKEN_TYP
 from .signing import TokenSigner
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -27,13 +29,7 @@ class InvalidAccessToken(Exception):
 
 def verify_access_token(token: str, signer: TokenSigner, *, issuer: str, audience: str) -> dict:
     """The token's claims, or InvalidAccessToken."""
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
-        raise InvalidAccessToken()
-    try:
-        # RS256 only, and only with a key we publish, chosen by the token's kid.
-        decoded = jwt.decode(token, lambda obj: signer.public_key(obj.headers().get("kid")), algorithms=["RS256"])
-    except (JoseError, ValueError, TypeError, KeyError):
-        raise InvalidAccessToken() from None
+    decoded = _decode(token, signer)
     if decoded.header.get("typ") != ACCESS_TOKEN_TYP:
         raise InvalidAccessToken()  # RFC 9068 §4: an ID token is not an access token
     registry = JWTClaimsRegistry(
@@ -54,3 +50,27 @@ def verify_access_token(token: str, signer: TokenSigner, *, issuer: str, audienc
     if access_tokens.is_denied(decoded.claims["jti"]):
         raise InvalidAccessToken()
     return decoded.claims
+
+
+def verify_id_token_hint(token: str, signer: TokenSigner, *, issuer: str) -> dict:
+    """An ID token we issued, expired or not (OIDC RP-Initiated Logout §2 accepts expired hints)."""
+    decoded = _decode(token, signer)
+    if decoded.header.get("typ") != ID_TOKEN_TYP:
+        raise InvalidAccessToken()
+    registry = JWTClaimsRegistry(iss={"essential": True, "value": issuer}, sub={"essential": True},
+                                 aud={"essential": True})
+    try:
+        registry.validate(decoded.claims)  # no exp check: deliberate, see above
+    except JoseError:
+        raise InvalidAccessToken() from None
+    return decoded.claims
+
+
+def _decode(token: str, signer: TokenSigner):
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
+        raise InvalidAccessToken()
+    try:
+        # RS256 only, and only with a key we publish, chosen by the token's kid.
+        return jwt.decode(token, lambda obj: signer.public_key(obj.headers().get("kid")), algorithms=["RS256"])
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise InvalidAccessToken() from None

@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from ..storage import access_tokens, codes, refresh_tokens, users
 from ..storage.db import session
+from .id_tokens import SignIn
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -55,6 +56,9 @@ class AuthorizationCodeGrant(ClientScopeCheck, grants.AuthorizationCodeGrant):
             scope=request.scope,
             code_challenge=request.payload.data.get("code_challenge"),
             code_challenge_method=request.payload.data.get("code_challenge_method"),
+            nonce=request.sign_in.nonce,
+            auth_time=request.sign_in.auth_time,
+            sid=request.sign_in.sid,
             expires_at=int(time.time()) + self.server.settings.authorization_code_ttl,
         )
 
@@ -84,7 +88,11 @@ class AuthorizationCodeGrant(ClientScopeCheck, grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The authorization code is no longer valid.")
         self.request.user = user
         issued = self.server.tokens.issue(
-            client, user, row.scope, with_refresh=client.check_grant_type("refresh_token")
+            client,
+            user,
+            row.scope,
+            sign_in=SignIn(row.auth_time, row.sid, row.nonce),
+            with_refresh=client.check_grant_type("refresh_token"),
         )
         codes.record_issued(row, issued.jti, issued.access_expires_at, issued.refresh_family)
         db.commit()
@@ -130,6 +138,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             client,
             user,
             self.request.payload.scope or row.scope,
+            # OIDC Core §12.2: the original authentication, and no nonce.
+            sign_in=SignIn(row.auth_time, row.sid),
             refresh_family=row.family,
             # The grant keeps its original scope even when this access token is narrowed.
             refresh_scope=row.scope,

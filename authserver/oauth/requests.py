@@ -15,7 +15,7 @@ JSON = "application/json"
 KNOWN_PARAMETERS = {
     "grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier",
     "refresh_token", "scope", "response_type", "state", "code_challenge",
-    "code_challenge_method", "nonce", "prompt", "max_age",
+    "code_challenge_method", "nonce", "prompt", "max_age", "token", "token_type_hint",
 }
 
 
@@ -81,7 +81,18 @@ def _json_params(request: Request) -> MultiDict:
         raise InvalidRequestError("The body is not a JSON object.")
     if not all(isinstance(value, str) for value in data.values()):
         raise InvalidRequestError("Every parameter in the JSON body must be a string.")
+    if not all(_is_unicode(key) and _is_unicode(value) for key, value in data.items()):
+        raise InvalidRequestError("The JSON body holds a string that is not valid Unicode.")
     return MultiDict(data)
+
+
+def _is_unicode(value: str) -> bool:
+    """JSON may escape a lone surrogate ("\\ud800"), which no digest or database can encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _RepeatedKey(ValueError):

@@ -20,8 +20,11 @@ from flask import request as flask_request
 from ..settings import Settings
 from ..storage import clients
 from .grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
+from .introspection import IntrospectionEndpoint
+from .oidc_request import OpenIDRequestParameters
 from .pkce import RequiredS256CodeChallenge
 from .requests import OAuthRequest, authorization_params
+from .revocation import RevocationEndpoint
 from .scopes import SCOPES
 from .tokens import TokenIssuer
 
@@ -40,10 +43,13 @@ class AuthServer(AuthorizationServer):
         super().__init__(scopes_supported=list(SCOPES))
         self.settings = settings
         self.tokens = tokens
-        # The grants we serve, in one list. PKCE applies to every authorization code.
-        self.register_grant(AuthorizationCodeGrant, [RequiredS256CodeChallenge()])
+        # The grants we serve, in one list. PKCE and the OpenID Connect parameters are checked
+        # on every authorization request.
+        self.register_grant(AuthorizationCodeGrant, [RequiredS256CodeChallenge(), OpenIDRequestParameters()])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(RevocationEndpoint)
+        self.register_endpoint(IntrospectionEndpoint)
 
     # -- storage hook ----------------------------------------------------------
 

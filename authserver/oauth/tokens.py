@@ -1,5 +1,6 @@
-"""Mints what the token endpoint returns: an RS256 JWT access token (RFC 9068 shape) and,
-where the grant allows, an opaque refresh token whose digest joins the current transaction."""
+"""Mints what the token endpoint returns: an RS256 JWT access token (RFC 9068 shape), an ID token
+for `openid` grants, and, where the grant allows, an opaque refresh token whose digest joins the
+current transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from .. import credentials
 from ..storage import refresh_tokens
+from .id_tokens import ID_TOKEN_TYP, SignIn, id_token_claims
 from .signing import TokenSigner
 
 REFRESH_TOKEN_PREFIX = "tdr"
@@ -30,36 +32,47 @@ class TokenIssuer:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
-    def issue(self, client, user, scope: str, *, refresh_family: str | None = None,
+    def issue(self, client, user, scope: str, *, sign_in: SignIn = SignIn(), refresh_family: str | None = None,
               refresh_scope: str | None = None, with_refresh: bool = False) -> IssuedTokens:
         """Mint the token response. `refresh_family` continues a rotated family; otherwise a
         refresh token (when `with_refresh`) starts a new one. The caller commits."""
         now = int(time.time())
         jti = secrets.token_urlsafe(16)
-        access_token = self.signer.sign(self._claims(client, user, scope, jti, now), typ="at+jwt")
+        scopes = scope.split()
+        access_token = self.signer.sign(self._claims(client, user, scopes, jti, now), typ="at+jwt")
         response = {
             "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.access_ttl,
             "scope": scope,
         }
+        if user is not None and "openid" in scopes:
+            claims = id_token_claims(issuer=self.issuer, client_id=client.client_id, user=user, scopes=scopes,
+                                     sign_in=sign_in, access_token=access_token, now=now, ttl=self.access_ttl)
+            response["id_token"] = self.signer.sign(claims, typ=ID_TOKEN_TYP)
         family = None
         if with_refresh:
             family = refresh_family or secrets.token_urlsafe(16)
             refresh_token = credentials.new_secret(REFRESH_TOKEN_PREFIX)
+            grant_scope = refresh_scope if refresh_scope is not None else scope
             refresh_tokens.save_refresh_token(
                 refresh_token,
                 family=family,
                 client_id=client.id,
                 user_id=user.id,
-                scope=refresh_scope if refresh_scope is not None else scope,
+                scope=grant_scope,
+                auth_time=sign_in.auth_time,
+                # The session the grant was authenticated in, repeated in the ID tokens a refresh
+                # issues (OIDC Core §12.2), so that RP-Initiated Logout can match them to it. Signing
+                # out revokes the grant unless it has offline_access (§11; refresh_tokens.revoke_session).
+                sid=sign_in.sid,
                 issued_at=now,
                 expires_at=now + self.refresh_ttl,
             )
             response["refresh_token"] = refresh_token
         return IssuedTokens(response, jti, now + self.access_ttl, family)
 
-    def _claims(self, client, user, scope: str, jti: str, now: int) -> dict:
+    def _claims(self, client, user, scopes: list[str], jti: str, now: int) -> dict:
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -69,7 +82,7 @@ class TokenIssuer:
             "jti": jti,
             "iat": now,
             "exp": now + self.access_ttl,
-            "scope": scope.split(),
+            "scope": scopes,
         }
         if user:
             claims.update(name=user.name, email=user.email, plan=user.plan)

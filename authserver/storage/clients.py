@@ -19,6 +19,7 @@ def create_client(
     auth_method: str = "client_secret_basic",
     require_pkce: bool = True,
     owner_id: int | None = None,
+    post_logout_redirect_uris: list[str] = (),
 ) -> tuple[Client, str | None]:
     """Store a client; returns it with its secret in clear (None for public clients), shown once."""
     secret = None if public else credentials.new_secret("tds")
@@ -27,6 +28,7 @@ def create_client(
         secret_digest=credentials.digest(secret) if secret else None,
         name=name,
         redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
         grant_types=list(grant_types),
         scope=scope,
         token_endpoint_auth_method="none" if public else auth_method,

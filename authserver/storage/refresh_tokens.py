@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 
 from .. import credentials
 from .db import session
-from .models import RefreshToken
+from .models import Client, RefreshToken
 
 
 def save_refresh_token(token: str, **fields) -> RefreshToken:
@@ -20,6 +20,18 @@ def find_refresh_token(token: str) -> RefreshToken | None:
     if not isinstance(token, str) or len(token) > 200:
         return None
     return session().scalar(select(RefreshToken).where(RefreshToken.digest == credentials.digest(token)))
+
+
+def find_with_client_id(token: str) -> tuple[RefreshToken, str] | None:
+    """The token's row with the client_id of the client it was issued to, in one query."""
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    found = session().execute(
+        select(RefreshToken, Client.client_id)
+        .join(Client, Client.id == RefreshToken.client_id)
+        .where(RefreshToken.digest == credentials.digest(token))
+    ).first()
+    return tuple(found) if found else None
 
 
 def claim_refresh_token(row: RefreshToken, now: int) -> bool:
@@ -38,3 +50,18 @@ def revoke_family(family: str, now: int) -> None:
         .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+def revoke_session(sid: str, now: int) -> None:
+    """Revoke the refresh tokens bound to a browser session that has ended, and commit: those
+    authenticated in it, except grants with offline_access, which outlive it (OIDC Core §11)."""
+    db = session()
+    rows = db.scalars(select(RefreshToken).where(RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
+    bound = [row.id for row in rows if "offline_access" not in row.scope.split()]
+    if bound:
+        db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id.in_(bound), RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    db.commit()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from ..extensions import login_manager
 from ..passwords import verify_password
 from ..storage import users
+from . import browser_session
 
 bp = Blueprint("auth", __name__)
 
@@ -39,13 +40,14 @@ def load_user(public_id: str):
 def login():
     next_url = safe_next(request.args.get("next"))
     form = LoginForm()
+    if request.method == "GET" and request.args.get("login_hint"):
+        form.email.data = request.args["login_hint"]  # OIDC login_hint: prefill, nothing more
     error = None
     if form.validate_on_submit():
         user = users.find_by_email(form.email.data)
         password_ok = verify_password(user.password_hash if user else None, form.password.data)
         if user is not None and password_ok and user.is_active:
-            session.clear()  # nothing from before sign-in survives it
-            login_user(user)
+            browser_session.sign_in(user)
             return redirect(next_url)
         error = LOGIN_FAILED
     elif request.method == "POST":
@@ -58,8 +60,7 @@ def login():
 def logout():
     form = LogoutForm()
     if form.validate_on_submit():
-        logout_user()
-        session.clear()
+        browser_session.sign_out()
         return render_template("signed_out.html")
     return render_template("logout.html", form=form, user=current_user)
 

@@ -1,30 +1,131 @@
-"""Discovery metadata and the JWKS: what is advertised exists, and no private key part is published."""
+"""Discovery metadata is complete and true: every advertised endpoint exists and every advertised
+method works; the JWKS publishes public keys only."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 
-from ..conftest import ISSUER
+from ..conftest import ISSUER, REDIRECT_URI, pkce_pair
+from ..helpers import authorize_query, authorize_url, decide, login, redirect_params
+from .tokens import user_tokens
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
+METADATA_PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]
+REQUIRED = [
+    "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
+    "revocation_endpoint", "introspection_endpoint", "scopes_supported", "response_types_supported",
+    "grant_types_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+    "token_endpoint_auth_methods_supported", "code_challenge_methods_supported", "claims_supported",
+    "authorization_response_iss_parameter_supported",
+]
 
 
-@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"])
-def test_metadata_names_the_issuer_and_only_real_endpoints(client, path):
+@pytest.fixture
+def meta(client):
+    return client.get(METADATA_PATHS[0]).get_json()
+
+
+@pytest.mark.parametrize("path", METADATA_PATHS)
+def test_both_documents_are_complete_and_name_this_issuer(client, path):
     response = client.get(path)
     assert response.status_code == 200
-    meta = response.get_json()
-    assert meta["issuer"] == ISSUER
-    assert meta["response_types_supported"] == ["code"]
-    assert meta["code_challenge_methods_supported"] == ["S256"]
-    assert meta["authorization_response_iss_parameter_supported"] is True
-    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        assert meta[name].startswith(ISSUER)
-        endpoint = urlsplit(meta[name]).path
-        answer = client.post(endpoint) if name == "token_endpoint" else client.get(endpoint)
-        assert answer.status_code != 404, name
+    document = response.get_json()
+    assert not [name for name in REQUIRED if name not in document]
+    assert document["issuer"] == ISSUER
+    assert document == client.get(METADATA_PATHS[0]).get_json()
+    assert document["response_types_supported"] == ["code"]
+    assert document["code_challenge_methods_supported"] == ["S256"]
+    assert document["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert document["authorization_response_iss_parameter_supported"] is True
+
+
+def test_every_advertised_endpoint_exists(client, meta):
+    endpoints = {name: value for name, value in meta.items() if name.endswith(("_endpoint", "_uri")) and name != "issuer"}
+    assert set(endpoints) == {
+        "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
+        "revocation_endpoint", "introspection_endpoint",
+    }
+    for name, url in endpoints.items():
+        assert url.startswith(ISSUER + "/"), name
+        path = urlsplit(url).path
+        response = client.post(path) if name in ("token_endpoint", "revocation_endpoint", "introspection_endpoint") \
+            else client.get(path)
+        assert response.status_code not in (404, 405, 500), (name, response.status_code)
+
+
+def test_every_advertised_scope_is_in_the_catalogue_and_accepted(client, meta, make_client):
+    row, secret = make_client(grant_types=["client_credentials"], redirect_uris=[], scope=" ".join(meta["scopes_supported"]))
+    response = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(row.client_id, secret))
+    assert response.get_json()["scope"].split() == meta["scopes_supported"]
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "none"])
+def test_every_advertised_token_auth_method_works(client, meta, make_user, make_client, method):
+    assert method in meta["token_endpoint_auth_methods_supported"]
+    make_user(email="ada@example.com")
+    if method == "none":
+        row, secret = make_client(public=True, grant_types=["authorization_code"])
+    else:
+        row, secret = make_client(auth_method=method)
+    login(client, "ada@example.com")
+    verifier, challenge = pkce_pair()
+    code = redirect_params(decide(client, authorize_url(authorize_query(row.client_id, challenge)), "allow"))["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+    if method == "client_secret_basic":
+        response = client.post("/oauth/token", data=data, auth=(row.client_id, secret))
+    elif method == "client_secret_post":
+        response = client.post("/oauth/token", data={**data, "client_id": row.client_id, "client_secret": secret})
+    else:
+        response = client.post("/oauth/token", data={**data, "client_id": row.client_id})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_every_advertised_grant_type_works(client, meta, make_user, make_client):
+    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    make_user(email="ada@example.com")
+    row, secret = make_client()
+    body = user_tokens(client, row.client_id, secret, "ada@example.com")  # authorization_code
+    refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                            auth=(row.client_id, secret))
+    assert refreshed.status_code == 200
+    machine = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(row.client_id, secret))
+    assert machine.status_code == 200
+
+
+def test_advertised_claims_and_prompts_are_served(client, meta, make_user, make_client):
+    make_user(email="ada@example.com")
+    row, secret = make_client(scope="openid profile email")
+    body = user_tokens(client, row.client_id, secret, "ada@example.com", scope="openid profile email", nonce="n")
+    id_claims = set(jwt.decode(body["id_token"], options={"verify_signature": False}))
+    info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"}).get_json()
+    assert set(meta["claims_supported"]) - (id_claims | set(info)) == set()
+    _, challenge = pkce_pair()  # consent for openid is remembered from the exchange above
+    for prompt in meta["prompt_values_supported"]:
+        response = client.get(authorize_url(authorize_query(row.client_id, challenge, scope="openid", prompt=prompt)))
+        assert response.status_code in (200, 302)
+        if response.status_code == 302 and "error" in redirect_params(response):
+            pytest.fail(f"prompt={prompt}: {redirect_params(response)['error']}")
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_every_advertised_auth_method_works_at_revocation_and_introspection(client, meta, make_client, method):
+    assert method in meta["introspection_endpoint_auth_methods_supported"]
+    assert method in meta["revocation_endpoint_auth_methods_supported"]
+    row, secret = make_client(grant_types=["client_credentials"], redirect_uris=[], scope="read:users", auth_method=method)
+
+    def call(path, **data):
+        if method == "client_secret_basic":
+            return client.post(path, data=data, auth=(row.client_id, secret))
+        return client.post(path, data={**data, "client_id": row.client_id, "client_secret": secret})
+
+    token = call("/oauth/token", grant_type="client_credentials").get_json()["access_token"]
+
+    assert call("/oauth/introspect", token=token).get_json().get("active") is True
+    assert call("/oauth/revoke", token=token).status_code == 200
+    assert call("/oauth/introspect", token=token).get_json() == {"active": False}
 
 
 def test_jwks_publishes_public_keys_with_cache_control(client):

@@ -167,6 +167,7 @@ def test_clients_create_confidential_prints_the_secret_once_and_stores_only_its_
         "client_secret": secret,
         "name": "Billing App",
         "redirect_uris": [REDIRECT_URI],
+        "post_logout_redirect_uris": [],
         "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid read:users",
         "token_endpoint_auth_method": "client_secret_basic",
@@ -193,6 +194,7 @@ def test_clients_create_public_prints_no_secret(instance):
         "client_id": created["client_id"],
         "name": "Mobile App",
         "redirect_uris": ["com.example.app:/callback", "http://127.0.0.1:8765/callback"],
+        "post_logout_redirect_uris": [],
         "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid profile",
         "token_endpoint_auth_method": "none",
@@ -245,7 +247,8 @@ def test_keys_generate_then_list(tmp_path):
     assert (first.json["state"], second.json["state"]) == ("active", "next")
     assert listed.json == {"keys": [first.json, second.json]}
     for key in listed.json["keys"]:
-        assert set(key) == {"kid", "state", "created_at"}
+        assert set(key) == {"kid", "state", "created_at", "retired_at"}
+        assert key["retired_at"] is None
         assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key["kid"])  # a base64url SHA-256 thumbprint
         created = datetime.fromisoformat(key["created_at"])
         assert created.utcoffset() == timedelta(0)

@@ -143,6 +143,10 @@ CORRUPT_MANIFESTS = [
     pytest.param('{"keys": [{"state": "active", "created_at": 1}]}', id="kid-missing"),
     pytest.param('{"keys": [{"kid": "KID", "state": "active"}]}', id="created-at-missing"),
     pytest.param('{"keys": [{"kid": "KID", "state": "active", "created_at": "yesterday"}]}', id="created-at-not-a-number"),
+    pytest.param('{"keys": [{"kid": "KID", "state": "retired", "created_at": 1, "retired_at": "today"}]}',
+                 id="retired-at-not-a-number"),
+    pytest.param('{"keys": [{"kid": "KID", "state": "retired", "created_at": 1, "retired_at": null}]}',
+                 id="retired-at-null"),
     pytest.param('{"keys": ["KID"]}', id="entry-not-an-object"),
     pytest.param('["KID"]', id="not-an-object"),
 ]
@@ -153,7 +157,8 @@ def test_a_corrupted_manifest_is_a_clear_error(store_with_key, text):
     key = store_with_key.active_key()
     path = store_with_key.directory / "keyset.json"
     path.write_text(text.replace("KID", key.kid))
-    for action in (store_with_key.load, store_with_key.ensure_active, store_with_key.generate):
+    rotate = lambda: store_with_key.rotate(retired_lifetime=3600, force=True)  # noqa: E731
+    for action in (store_with_key.load, store_with_key.ensure_active, store_with_key.generate, rotate):
         with pytest.raises(KeyStoreError) as caught:
             action()
         assert str(caught.value).startswith(f"the key manifest {path} is not valid: ")
@@ -166,6 +171,28 @@ def test_a_manifest_without_an_active_key_is_a_clear_error(store_with_key):
     with pytest.raises(KeyStoreError) as caught:
         store_with_key.active_key()
     assert str(caught.value) == f"the key store at {store_with_key.directory} has no active signing key"
+
+
+def test_the_manifest_version_names_each_write_and_comes_with_the_keys_read(store):
+    assert store.version() is None
+    assert store.read().keys == () and store.read().version is None
+    store.generate()
+    first = store.read()
+    assert first.version == store.version()
+    store.generate()
+    second = store.read()
+    assert second.version == store.version() != first.version
+    assert [k.kid for k in second.keys][:1] == [k.kid for k in first.keys]
+
+
+def test_retired_at_is_read_from_the_manifest(store_with_key):
+    key = store_with_key.active_key()
+    path = store_with_key.directory / "keyset.json"
+    path.write_text(json.dumps({"keys": [
+        {"kid": key.kid, "state": "retired", "created_at": key.created_at, "retired_at": key.created_at + 7}]}))
+    (loaded,) = store_with_key.load()
+    assert (loaded.state, loaded.retired_at) == ("retired", key.created_at + 7)
+    assert key.retired_at is None
 
 
 # -- signer and JWKS -------------------------------------------------------------

@@ -38,6 +38,8 @@ def test_defaults(workdir):
         authorization_code_ttl=600,
         max_body_bytes=64 * 1024,
         key_size=2048,
+        key_reload_seconds=5,
+        key_rotation_days=0,
     )
     assert settings.is_https is False
 
@@ -63,6 +65,8 @@ VARIABLES = [
     ("AUTHSERVER_AUTHORIZATION_CODE_TTL", "60", "authorization_code_ttl", 60),
     ("AUTHSERVER_MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
     ("AUTHSERVER_KEY_SIZE", "3072", "key_size", 3072),
+    ("AUTHSERVER_KEY_RELOAD_SECONDS", "2", "key_reload_seconds", 2),
+    ("AUTHSERVER_KEY_ROTATION_DAYS", "90", "key_rotation_days", 90),
 ]
 
 
@@ -155,6 +159,8 @@ INTEGER_VARIABLES = [
     "AUTHSERVER_AUTHORIZATION_CODE_TTL",
     "AUTHSERVER_MAX_BODY_BYTES",
     "AUTHSERVER_KEY_SIZE",
+    "AUTHSERVER_KEY_RELOAD_SECONDS",
+    "AUTHSERVER_KEY_ROTATION_DAYS",
 ]
 
 
@@ -180,6 +186,10 @@ OUT_OF_RANGE = [
     ("AUTHSERVER_MAX_BODY_BYTES", str(10 * 1024 * 1024 + 1), 1024, 10 * 1024 * 1024),
     ("AUTHSERVER_KEY_SIZE", "1024", 2048, 8192),
     ("AUTHSERVER_KEY_SIZE", "8193", 2048, 8192),
+    ("AUTHSERVER_KEY_RELOAD_SECONDS", "0", 1, 60),
+    ("AUTHSERVER_KEY_RELOAD_SECONDS", "61", 1, 60),
+    ("AUTHSERVER_KEY_ROTATION_DAYS", "-1", 0, 3650),
+    ("AUTHSERVER_KEY_ROTATION_DAYS", "3651", 0, 3650),
 ]
 
 
