@@ -162,9 +162,9 @@ class ClientCredentialsGrant(ClientScopeCheck, grants.ClientCredentialsGrant):
 
 def _revoke_issued_from(row) -> None:
     """Revoke what a code's first redemption issued (refresh family and access token)."""
-    now = int(time.time())
     if row.refresh_family:
-        refresh_tokens.revoke_family(row.refresh_family, now)
+        refresh_tokens.revoke_family(row.refresh_family, int(time.time()))
+        session().commit()
     if row.access_token_jti:
-        access_tokens.deny(row.access_token_jti, row.access_token_expires_at)
-    session().commit()
+        # Two replays at once may both get here: the deny list takes the second quietly.
+        access_tokens.deny_and_commit(row.access_token_jti, row.access_token_expires_at)
