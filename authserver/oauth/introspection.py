@@ -26,7 +26,7 @@ import time
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 
 from ..storage import clients, refresh_tokens, users
-from .bearer import InvalidAccessToken, verify_access_token
+from .bearer import InvalidAccessToken
 from .grants import CLIENT_AUTH_METHODS
 from .revocation import in_hint_order, require_token
 
@@ -47,11 +47,8 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
         return {"active": True, **token} if token else {"active": False}
 
     def _access_token(self, token: str, caller) -> dict | None:
-        settings = self.server.settings
         try:
-            claims = verify_access_token(
-                token, self.server.tokens.signer, issuer=settings.issuer, audience=settings.api_audience
-            )
+            claims = self.server.verify_access_token(token)
         except InvalidAccessToken:
             return None
         client = clients.find_active(claims.get("client_id"))

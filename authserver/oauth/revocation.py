@@ -29,7 +29,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from ..storage import access_tokens, refresh_tokens
 from ..storage.db import session
 from ..storage.models import RefreshToken
-from .bearer import InvalidAccessToken, verify_access_token
+from .bearer import InvalidAccessToken
 from .grants import CLIENT_AUTH_METHODS
 
 
@@ -92,11 +92,8 @@ class RevocationEndpoint(BaseRevocationEndpoint):
         token.revoke(int(time.time()))
 
     def _access_token(self, token: str) -> RevocableAccessToken | None:
-        settings = self.server.settings
         try:
-            claims = verify_access_token(
-                token, self.server.tokens.signer, issuer=settings.issuer, audience=settings.api_audience
-            )
+            claims = self.server.verify_access_token(token)
         except InvalidAccessToken:
             return None
         return RevocableAccessToken(claims)

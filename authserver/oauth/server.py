@@ -19,6 +19,7 @@ from flask import request as flask_request
 
 from ..settings import Settings
 from ..storage import clients
+from .bearer import verify_access_token
 from .grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from .introspection import IntrospectionEndpoint
 from .oidc_request import OpenIDRequestParameters
@@ -55,6 +56,12 @@ class AuthServer(AuthorizationServer):
 
     def query_client(self, client_id):
         return clients.find_active(client_id)
+
+    def verify_access_token(self, token: str) -> dict:
+        """Claims of one of our valid access tokens, or InvalidAccessToken (fails closed)."""
+        return verify_access_token(
+            token, self.tokens.signer, issuer=self.settings.issuer, audience=self.settings.api_audience
+        )
 
     # -- framework hooks -------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..extensions import csrf, current_server, current_settings
-from ..oauth.bearer import InvalidAccessToken, verify_access_token
+from ..oauth.bearer import InvalidAccessToken
 from ..oauth.id_tokens import user_claims
 from ..oauth.requests import FORM
 from ..storage import users
@@ -59,11 +59,8 @@ def _bearer_token() -> str:
 
 
 def _verified_claims(token: str) -> dict:
-    settings = current_settings()
     try:
-        return verify_access_token(
-            token, current_server().tokens.signer, issuer=settings.issuer, audience=settings.api_audience
-        )
+        return current_server().verify_access_token(token)
     except InvalidAccessToken as invalid:
         description = "The access token has expired." if invalid.expired else "The access token is not valid."
         raise BearerError(401, "invalid_token", description) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ..databases import create_postgres_database, drop_postgres_database, wants_postgres
-from .processes import HOST, Server, authserver_env, cli, free_port
+from .processes import Workspace, new_workspace, running_server
 
 EMAIL = "grace@example.com"
 NAME = "Grace Hopper"
@@ -46,39 +46,22 @@ def e2e_database_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, e2e_database_url) -> Deployment:
-    workdir = tmp_path_factory.mktemp("e2e")
-    port = free_port()
-    issuer = f"http://{HOST}:{port}"
-    env = authserver_env(
-        AUTHSERVER_DATABASE_URL=e2e_database_url,
-        AUTHSERVER_KEYS_DIR=str(workdir / "keys"),
-        AUTHSERVER_INSTANCE_DIR=str(workdir / "instance"),
-        AUTHSERVER_ISSUER=issuer,
-    )
-
-    def run(*args, stdin=None):
-        # cwd is the temporary directory too, so no relative default can touch the repository.
-        return cli(*args, env=env, cwd=workdir, stdin=stdin)
-
-    run("db", "upgrade")
-    key = json.loads(run("keys", "generate"))
-    user = json.loads(run("users", "create", "--email", EMAIL, "--name", NAME, "--password-stdin", stdin=PASSWORD + "\n"))
-    client = json.loads(run(
+    workspace = new_workspace(tmp_path_factory, e2e_database_url, "e2e")
+    workspace.run("db", "upgrade")
+    key = json.loads(workspace.run("keys", "generate"))
+    user = json.loads(workspace.run("users", "create", "--email", EMAIL, "--name", NAME, "--password-stdin",
+                                    stdin=PASSWORD + "\n"))
+    client = json.loads(workspace.run(
         "clients", "create", "--name", CLIENT_NAME, "--redirect-uri", REDIRECT_URI,
         "--grant-type", "authorization_code", "refresh_token", "--scope", SCOPE,
     ))
     return Deployment(
-        workdir=workdir, env=env, port=port, issuer=issuer, kid=key["kid"],
+        workdir=workspace.workdir, env=workspace.env, port=workspace.port, issuer=workspace.issuer, kid=key["kid"],
         user_id=user["id"], client_id=client["client_id"], client_secret=client["client_secret"],
     )
 
 
 @pytest.fixture(scope="module")
 def server(deployment):
-    server = Server(env=deployment.env, cwd=deployment.workdir, port=deployment.port, workers=2)
-    server.start()
-    try:
-        server.wait_until_healthy()
+    with running_server(Workspace(deployment.workdir, deployment.port, deployment.env)) as server:
         yield server
-    finally:
-        server.stop()

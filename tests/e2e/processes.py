@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,45 @@ class Server:
             return self.stderr_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One deployment's directory, port and settings; its CLI commands run inside the directory,
+    so no relative default can touch the repository."""
+
+    workdir: Path
+    port: int
+    env: dict
+
+    @property
+    def issuer(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def run(self, *args, stdin: str | None = None) -> str:
+        return cli(*args, env=self.env, cwd=self.workdir, stdin=stdin)
+
+
+def new_workspace(tmp_path_factory, database_url: str, name: str, **settings: str) -> Workspace:
+    workdir = tmp_path_factory.mktemp(name)
+    port = free_port()
+    env = authserver_env(
+        AUTHSERVER_DATABASE_URL=database_url,
+        AUTHSERVER_KEYS_DIR=str(workdir / "keys"),
+        AUTHSERVER_INSTANCE_DIR=str(workdir / "instance"),
+        AUTHSERVER_ISSUER=f"http://{HOST}:{port}",
+        **settings,
+    )
+    return Workspace(workdir, port, env)
+
+
+@contextmanager
+def running_server(workspace: Workspace, workers: int = 2):
+    """`authserver serve` for the workspace, healthy on entry, stopped by its PID on exit."""
+    server = Server(env=workspace.env, cwd=workspace.workdir, port=workspace.port, workers=workers)
+    server.start()
+    try:
+        server.wait_until_healthy()
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from idpyoidc.client.oauth2.stand_alone_client import StandAloneClient
 
-from .processes import HOST, Server, authserver_env, cli, free_port
+from .processes import HOST, Workspace, free_port, new_workspace, running_server
 
 EMAIL = "katherine@example.com"
 NAME = "Katherine Johnson"
@@ -49,50 +49,33 @@ class RPDeployment:
 
 @pytest.fixture(scope="module")
 def rp_deployment(tmp_path_factory, e2e_database_url) -> RPDeployment:
-    workdir = tmp_path_factory.mktemp("e2e-rp")
-    port = free_port()
-    issuer = f"http://{HOST}:{port}"
+    workspace = new_workspace(tmp_path_factory, e2e_database_url, "e2e-rp")
     rp_base = f"http://{HOST}:{free_port()}"
     redirect_uri, post_logout_redirect_uri = f"{rp_base}/callback", f"{rp_base}/signed-out"
-    env = authserver_env(
-        AUTHSERVER_DATABASE_URL=e2e_database_url,
-        AUTHSERVER_KEYS_DIR=str(workdir / "keys"),
-        AUTHSERVER_INSTANCE_DIR=str(workdir / "instance"),
-        AUTHSERVER_ISSUER=issuer,
-    )
-
-    def run(*args, stdin=None):
-        return cli(*args, env=env, cwd=workdir, stdin=stdin)
-
-    run("db", "upgrade")
-    key = json.loads(run("keys", "generate"))
-    user = json.loads(run(
+    workspace.run("db", "upgrade")
+    key = json.loads(workspace.run("keys", "generate"))
+    user = json.loads(workspace.run(
         "users", "create", "--email", EMAIL, "--name", NAME, "--password-stdin", "--plan", "pro", stdin=PASSWORD + "\n",
     ))
-    client = json.loads(run(
+    client = json.loads(workspace.run(
         "clients", "create", "--name", CLIENT_NAME,
         "--redirect-uri", redirect_uri, "--post-logout-redirect-uri", post_logout_redirect_uri,
         "--grant-type", "authorization_code", "refresh_token", "--scope", " ".join(SCOPES),
     ))
     assert client["token_endpoint_auth_method"] == "client_secret_basic" and client["require_pkce"] is True
     return RPDeployment(
-        workdir=workdir, env=env, port=port, issuer=issuer, kid=key["kid"], user_id=user["id"],
-        client_id=client["client_id"], client_secret=client["client_secret"],
+        workdir=workspace.workdir, env=workspace.env, port=workspace.port, issuer=workspace.issuer, kid=key["kid"],
+        user_id=user["id"], client_id=client["client_id"], client_secret=client["client_secret"],
         redirect_uri=redirect_uri, post_logout_redirect_uri=post_logout_redirect_uri,
     )
 
 
 @pytest.fixture(scope="module")
 def rp_server(rp_deployment):
-    server = Server(env=rp_deployment.env, cwd=rp_deployment.workdir, port=rp_deployment.port, workers=2)
-    server.start()
-    try:
-        server.wait_until_healthy()
+    with running_server(Workspace(rp_deployment.workdir, rp_deployment.port, rp_deployment.env)) as server:
         yield server
-    finally:
-        server.stop()
-        # Stopped by its PID: the gunicorn master has exited (its workers go with it).
-        assert server.process.poll() is not None, "the server process is still running"
+    # Stopped by its PID: the gunicorn master has exited (its workers go with it).
+    assert server.process.poll() is not None, "the server process is still running"
 
 
 def new_relying_party(deployment: RPDeployment) -> StandAloneClient:

@@ -13,7 +13,7 @@ import jwt
 import pytest
 import requests
 
-from .processes import HOST, Server, authserver_env, cli, free_port, run_cli
+from .processes import cli, new_workspace, run_cli, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -24,33 +24,20 @@ FRESH_CONNECTIONS = 30
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, e2e_database_url):
-    workdir = tmp_path_factory.mktemp("e2e-rotation")
-    port = free_port()
-    env = authserver_env(
-        AUTHSERVER_DATABASE_URL=e2e_database_url,
-        AUTHSERVER_KEYS_DIR=str(workdir / "keys"),
-        AUTHSERVER_INSTANCE_DIR=str(workdir / "instance"),
-        AUTHSERVER_ISSUER=f"http://{HOST}:{port}",
-        AUTHSERVER_KEY_RELOAD_SECONDS=str(RELOAD_SECONDS),
-    )
-    cli("db", "upgrade", env=env, cwd=workdir)
-    cli("keys", "generate", env=env, cwd=workdir)
-    client = json.loads(cli(
+    workspace = new_workspace(tmp_path_factory, e2e_database_url, "e2e-rotation",
+                              AUTHSERVER_KEY_RELOAD_SECONDS=str(RELOAD_SECONDS))
+    workspace.run("db", "upgrade")
+    workspace.run("keys", "generate")
+    client = json.loads(workspace.run(
         "clients", "create", "--name", "M", "--grant-type", "client_credentials", "--scope", "read:users",
-        env=env, cwd=workdir,
     ))
-    return dict(workdir=workdir, env=env, port=port, client=client)
+    return workspace, client
 
 
 @pytest.fixture(scope="module")
 def server(deployment):
-    server = Server(env=deployment["env"], cwd=deployment["workdir"], port=deployment["port"], workers=2)
-    server.start()
-    try:
-        server.wait_until_healthy()
+    with running_server(deployment[0]) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def get_token(server, client) -> str:
@@ -94,7 +81,8 @@ def keys_by_state(keys: list[dict], state: str) -> list[str]:
 
 
 def test_rotating_twice_under_a_running_server(server, deployment):
-    env, workdir, client = deployment["env"], deployment["workdir"], deployment["client"]
+    workspace, client = deployment
+    env, workdir = workspace.env, workspace.workdir
     workers = worker_pids(server.process.pid)
     assert len(workers) == 2, workers
 
