@@ -66,6 +66,8 @@ class TokenIssuer:
                 # issues (OIDC Core §12.2), so that RP-Initiated Logout can match them to it. Signing
                 # out revokes the grant unless it has offline_access (§11; refresh_tokens.revoke_session).
                 sid=sign_in.sid,
+                access_token_jti=jti,
+                access_token_expires_at=now + self.access_ttl,
                 issued_at=now,
                 expires_at=now + self.refresh_ttl,
             )

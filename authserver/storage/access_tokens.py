@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .db import session
 from .models import RevokedAccessToken
 
+_INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
 
 def deny(jti: str, expires_at: int) -> None:
-    """Add to the current transaction; the caller commits."""
+    """Add to the current transaction; the caller commits. Idempotent, also against a concurrent
+    revocation of the same token (the second insert does nothing rather than fail)."""
     db = session()
-    if db.get(RevokedAccessToken, jti) is None:
-        db.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+    insert = _INSERTS[db.get_bind().dialect.name]
+    db.execute(insert(RevokedAccessToken).values(jti=jti, expires_at=expires_at).on_conflict_do_nothing())
 
 
 def is_denied(jti: str) -> bool:
@@ -20,11 +24,5 @@ def is_denied(jti: str) -> bool:
 
 
 def deny_and_commit(jti: str, expires_at: int) -> None:
-    """Deny a token now. Two concurrent revocations of one token both succeed: the second one's
-    insert meets the first one's row, which is the outcome it wanted."""
-    db = session()
     deny(jti, expires_at)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
+    session().commit()

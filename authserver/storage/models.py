@@ -189,6 +189,9 @@ class RefreshToken(Base):
     # The original authentication, repeated in ID tokens issued on refresh (OIDC Core §12.2).
     auth_time: Mapped[int | None] = mapped_column(Integer)
     sid: Mapped[str | None] = mapped_column(String(64))
+    # The access token issued together with this refresh token, revoked with its family (RFC 7009 §2.1).
+    access_token_jti: Mapped[str | None] = mapped_column(String(64))
+    access_token_expires_at: Mapped[int | None] = mapped_column(Integer)
     issued_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from .. import credentials
+from . import access_tokens
 from .db import session
 from .models import Client, RefreshToken
 
@@ -45,16 +46,20 @@ def claim_refresh_token(row: RefreshToken, now: int) -> bool:
 
 
 def revoke_family(family: str, now: int) -> None:
+    """Revoke every refresh token of the family, and the unexpired access tokens issued with them
+    (RFC 7009 §2.1 SHOULD). The caller commits."""
     session().execute(
         update(RefreshToken)
         .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    _deny_access_tokens(RefreshToken.family == family, now)
 
 
 def revoke_session(sid: str, now: int) -> None:
-    """Revoke the refresh tokens bound to a browser session that has ended, and commit: those
-    authenticated in it, except grants with offline_access, which outlive it (OIDC Core §11)."""
+    """Revoke the refresh tokens bound to a browser session that has ended (and their access
+    tokens), and commit: those authenticated in it, except grants with offline_access, which
+    outlive it (OIDC Core §11)."""
     db = session()
     rows = db.scalars(select(RefreshToken).where(RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
     bound = [row.id for row in rows if "offline_access" not in row.scope.split()]
@@ -64,4 +69,14 @@ def revoke_session(sid: str, now: int) -> None:
             .where(RefreshToken.id.in_(bound), RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        _deny_access_tokens(RefreshToken.id.in_(bound), now)
     db.commit()
+
+
+def _deny_access_tokens(condition, now: int) -> None:
+    issued = session().execute(
+        select(RefreshToken.access_token_jti, RefreshToken.access_token_expires_at)
+        .where(condition, RefreshToken.access_token_expires_at > now)
+    )
+    for jti, expires_at in issued:
+        access_tokens.deny(jti, expires_at)

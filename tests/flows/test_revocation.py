@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jwt
 import pytest
 from sqlalchemy.orm import Session
 
@@ -104,9 +105,13 @@ def test_a_revoked_refresh_token_ends_its_whole_family(world, registered, sender
     assert_revoked_response(revoke(world, presented, client, **params))
 
     # RFC 7009 §2.1: revoking a refresh token ends the grant; here every token of the family,
-    # and nothing else, gets revoked_at (the other family of the same client and user is intact).
+    # and nothing else, gets revoked_at (the other family of the same client and user is intact),
+    # and the access tokens issued with them go on the deny list.
     changed = differences(before, snapshot(world.database_url))
-    assert set(changed) == {"refresh_tokens"}, changed
+    assert set(changed) == {"refresh_tokens", "revoked_access_tokens"}, changed
+    denied = {row[0] for row in changed["revoked_access_tokens"]["added"]}
+    assert denied == {jwt.decode(t["access_token"], options={"verify_signature": False})["jti"]
+                      for t in (first, second, current)}
     removed, added = refresh_rows(changed)
     assert {row["digest"] for row in added} == {digest(token) for token in family}
     assert all(row["revoked_at"] is None for row in removed)
@@ -121,12 +126,14 @@ def test_a_revoked_refresh_token_ends_its_whole_family(world, registered, sender
     assert refresh(world, client, other_family).status_code == 200  # control: the other grant lives on
 
 
-def test_the_access_token_of_a_revoked_grant_is_not_revoked(world, registered):
-    """RFC 7009 §2.1 says SHOULD: our access tokens are self-contained JWTs that the refresh token
-    does not record, so they live out their (short) lifetime. This pins that limit down."""
+def test_the_access_tokens_of_a_revoked_grant_are_revoked_too(world, registered):
+    """RFC 7009 §2.1 SHOULD: each refresh token records the access token issued with it."""
     tokens = world.user_tokens(registered.main)
-    assert_revoked_response(revoke(world, tokens["refresh_token"], registered.main))
+    rotated = world.rotate(registered.main, tokens["refresh_token"])
     assert is_active(world, registered, tokens["access_token"])
+    assert_revoked_response(revoke(world, rotated["refresh_token"], registered.main))
+    assert not is_active(world, registered, tokens["access_token"])
+    assert not is_active(world, registered, rotated["access_token"])
 
 
 # -- 200 and no change: unknown, invalid and already revoked tokens ---------------------------------

@@ -119,7 +119,9 @@ def test_a_replayed_token_is_refused_and_revokes_its_family(world, registered, f
     before = snapshot(world.database_url)
     assert_envelope(v1_refresh(world, first), 401, "INVALID_TOKEN")
     changed = differences(before, snapshot(world.database_url))
-    assert set(changed) == {"refresh_tokens"}, changed
+    # The family's refresh tokens are revoked, and the two access tokens issued with them denied.
+    assert set(changed) == {"refresh_tokens", "revoked_access_tokens"}, changed
+    assert len(changed["revoked_access_tokens"]["added"]) == 2
     revoked_at = [column.name for column in RefreshToken.__table__.columns].index("revoked_at")
     assert {row[revoked_at] is None for row in changed["refresh_tokens"]["removed"]} == {True}
     assert {row[revoked_at] is not None for row in changed["refresh_tokens"]["added"]} == {True}
