@@ -1,0 +1,232 @@
+"""The authorization server's signing keys, as a resource service sees them: discovered from the
+issuer, fetched over HTTP and cached.
+
+- Discovery (OpenID Connect Discovery 1.0 §4, RFC 8414 §3): `{issuer}/.well-known/openid-configuration`
+  is read once, its `issuer` must equal the configured one exactly (§4.3), and its `jwks_uri` names
+  the key set.
+- The key set is cached for its `Cache-Control: max-age`, clamped to [min_max_age, max_max_age]
+  (no max-age, `no-cache` or `no-store`: min_max_age). The floor keeps a server that says "0"
+  from turning every request into a fetch; the ceiling bounds how long a key the server stopped
+  publishing can still be trusted.
+- A kid that is not in the cached set triggers a fetch, as does a stale set; but whatever the
+  reason, at most one fetch per `refresh_cooldown` seconds, so tokens with made-up kids cannot
+  make the verifier hammer the server.
+- One fetch at a time: the other threads carry on with the current keys, and wait only when
+  there are none.
+- A failed fetch (network, status, body) changes nothing: the keys fetched last stay in use
+  until `max_max_age` after they were fetched, then none are (fail closed).
+- Only RSA keys for RS256 signatures are kept (`kty` RSA, `alg` RS256 or absent, `use` sig or
+  absent); every other entry is ignored.
+
+The hot path (a known kid, a fresh set) is a clock read, a comparison and a dict lookup: no lock,
+no network. `discovery_fetches` and `jwks_fetches` count the HTTP requests made (failed or not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+log = logging.getLogger(__name__)
+
+MIN_MAX_AGE = 60  # seconds; the floor of a key set's cache lifetime
+MAX_MAX_AGE = 3600  # seconds; the ceiling, and how long keys outlive failed fetches
+REFRESH_COOLDOWN = 30  # seconds between two fetches, whatever their reason
+HTTP_TIMEOUT = 5  # seconds per request
+MAX_DOCUMENT_BYTES = 512 * 1024  # a discovery document or key set larger than this is refused
+MIN_RSA_BITS = 2048  # NIST SP 800-131A; the server makes 2048-bit keys or larger
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|=|$)", re.IGNORECASE)
+
+
+class FetchError(Exception):
+    """Discovery or the key set could not be fetched or is not acceptable (the reason is the message)."""
+
+
+def acceptable_keys(document: object) -> dict[str, RSAKey]:
+    """The RS256 signing keys of a JWKS document (RFC 7517 §5), by kid; other entries are ignored.
+    A document that is not a key set at all is a FetchError."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise FetchError("the JWKS is not a JSON object with a `keys` array")
+    keys: dict[str, RSAKey] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict):
+            continue
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid or kid in keys:
+            continue  # without a kid a key cannot be chosen; a duplicate kid is ambiguous: first wins
+        if entry.get("kty") != "RSA":
+            continue
+        if entry.get("alg", "RS256") != "RS256":  # RFC 7517 §4.4: a key declared for another algorithm
+            continue
+        if entry.get("use", "sig") != "sig":  # RFC 7517 §4.2: an encryption key never verifies
+            continue
+        if "d" in entry:
+            continue  # a private key has no business in a published key set
+        try:
+            key = RSAKey.import_key({k: v for k, v in entry.items() if k != "key_ops"})
+        except (JoseError, ValueError, TypeError):
+            continue
+        if key.raw_value.key_size < MIN_RSA_BITS:
+            continue
+        keys[kid] = key
+    return keys
+
+
+def cache_lifetime(cache_control: str | None, *, floor: float, ceiling: float) -> float:
+    """Seconds to keep a response with this Cache-Control header, clamped to [floor, ceiling]."""
+    if not cache_control or _NO_CACHE.search(cache_control):
+        return floor
+    match = _MAX_AGE.search(cache_control)
+    if match is None:
+        return floor
+    return min(max(float(match.group(1)), floor), ceiling)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One successful fetch of the key set; never changed once built."""
+
+    keys: Mapping[str, RSAKey] = field(default_factory=lambda: MappingProxyType({}))
+    fresh_until: float = float("-inf")  # after this, fetch again (if the cool-down allows)
+    usable_until: float = float("-inf")  # after this, the keys are no longer trusted at all
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # The discovery document and the key set are read where the issuer says they are: a redirect
+    # is an error, not something to follow to another host or from https to http.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class JWKSCache:
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        min_max_age: float = MIN_MAX_AGE,
+        max_max_age: float = MAX_MAX_AGE,
+        refresh_cooldown: float = REFRESH_COOLDOWN,
+        timeout: float = HTTP_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        """`issuer`: exactly as in the tokens' `iss` and the discovery document. `clock` is
+        monotonic seconds (tests inject one)."""
+        if not 0 < min_max_age <= max_max_age:
+            raise ValueError("need 0 < min_max_age <= max_max_age")
+        if refresh_cooldown < 0 or timeout <= 0:
+            raise ValueError("refresh_cooldown must be >= 0 and timeout > 0")
+        self.issuer = issuer
+        self.min_max_age = min_max_age
+        self.max_max_age = max_max_age
+        self.refresh_cooldown = refresh_cooldown
+        self.timeout = timeout
+        self.discovery_fetches = 0
+        self.jwks_fetches = 0
+        self._clock = clock
+        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._lock = threading.Lock()
+        self._snapshot = _Snapshot()
+        self._jwks_uri: str | None = None
+        self._next_fetch = float("-inf")  # the cool-down: no fetch starts before this
+
+    @property
+    def fetches(self) -> int:
+        """Every HTTP request made so far (discovery and key set)."""
+        return self.discovery_fetches + self.jwks_fetches
+
+    def get_key(self, kid: str) -> RSAKey | None:
+        """The published RS256 key named `kid`, or None (unknown kid, or no trusted keys: the
+        caller then refuses the token)."""
+        if not self._usable(self._snapshot):
+            self._refresh(wait=True)  # nothing to verify with: wait for the keys
+        elif self._clock() >= self._snapshot.fresh_until:
+            self._refresh(wait=False)  # stale: one thread fetches, the others use what there is
+        key = self._lookup(kid)
+        if key is None:
+            # Perhaps a key published since the last fetch (a rotation); the cool-down decides.
+            self._refresh(wait=True)
+            key = self._lookup(kid)
+        return key
+
+    # -- internals ---------------------------------------------------------------
+
+    def _usable(self, snapshot: _Snapshot) -> bool:
+        return self._clock() < snapshot.usable_until
+
+    def _lookup(self, kid: str) -> RSAKey | None:
+        snapshot = self._snapshot
+        return snapshot.keys.get(kid) if self._usable(snapshot) else None
+
+    def _refresh(self, *, wait: bool) -> None:
+        if not self._lock.acquire(blocking=wait):
+            return  # another thread is fetching
+        try:
+            now = self._clock()
+            if now < self._next_fetch:
+                return  # fetched (or tried) within the cool-down, perhaps by the thread we waited for
+            self._next_fetch = now + self.refresh_cooldown
+            try:
+                self._snapshot = self._fetch_keys()
+            except FetchError as exc:
+                snapshot = self._snapshot
+                kept = f"keeping {len(snapshot.keys)} keys" if self._usable(snapshot) else "no keys to verify with"
+                log.warning("JWKS of %s not refreshed (%s): %s", self.issuer, kept, exc)
+        finally:
+            self._lock.release()
+
+    def _fetch_keys(self) -> _Snapshot:
+        if self._jwks_uri is None:
+            self._jwks_uri = self._discover()
+        document, cache_control = self._get_json(self._jwks_uri, counter="jwks_fetches")
+        keys = acceptable_keys(document)
+        fetched_at = self._clock()
+        lifetime = cache_lifetime(cache_control, floor=self.min_max_age, ceiling=self.max_max_age)
+        return _Snapshot(MappingProxyType(keys), fetched_at + lifetime, fetched_at + self.max_max_age)
+
+    def _discover(self) -> str:
+        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        metadata, _ = self._get_json(url, counter="discovery_fetches")
+        if not isinstance(metadata, dict):
+            raise FetchError("the discovery document is not a JSON object")
+        # OpenID Connect Discovery 1.0 §4.3: the issuer MUST be identical to the one configured.
+        if metadata.get("issuer") != self.issuer:
+            raise FetchError(f"the discovery document names the issuer {metadata.get('issuer')!r}")
+        jwks_uri = metadata.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+            raise FetchError("the discovery document has no absolute http(s) `jwks_uri`")
+        return jwks_uri
+
+    def _get_json(self, url: str, *, counter: str) -> tuple[object, str | None]:
+        """The JSON body of a 200 answer to GET `url`, and its Cache-Control header."""
+        setattr(self, counter, getattr(self, counter) + 1)
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                if response.status != 200:
+                    raise FetchError(f"GET {url} answered {response.status}")
+                body = response.read(MAX_DOCUMENT_BYTES + 1)
+                cache_control = response.headers.get("Cache-Control")
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise FetchError(f"GET {url} answered {exc.code}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise FetchError(f"GET {url} failed: {exc}") from None
+        if len(body) > MAX_DOCUMENT_BYTES:
+            raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+        try:
+            return json.loads(body), cache_control
+        except ValueError:
+            raise FetchError(f"GET {url} did not answer JSON") from None

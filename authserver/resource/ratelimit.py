@@ -1,0 +1,354 @@
+"""Plan-based rate limits for resource services, counted per account.
+
+Importable without the server: this module uses only the standard library, ``limits`` and (for
+a ``redis://`` storage) ``redis``; it never imports Flask, SQLAlchemy or the server's settings.
+
+Plans (DESIGN.md, "Rate limits"): free 1,000 requests/hour with a burst of 50/minute; pro
+10,000/hour with 500/minute; enterprise unlimited unless the account has custom limits, which
+the caller passes in (``PlanLimits(per_hour=N, per_minute=M)``; either may be ``None``, meaning
+no limit of that kind). An unknown plan gets the free plan's limits (fail towards the smallest
+plan). The key is the account id, so all credentials of one account share the count.
+
+Strategy: the *sliding window counter* of ``limits``. It keeps two counters per limit and
+account (this window, the previous one) and weights the previous one by how much of it still
+overlaps the last N seconds. Why not the others:
+
+- fixed window lets a client send 2x the limit across a window edge (100 requests in one second
+  on the free plan's 50/minute burst), which is what a burst limit exists to stop;
+- moving window is exact but stores one timestamp per request: 10,000 entries per pro account
+  and hour, and far more for large custom enterprise limits, with an O(limit) check per request.
+
+The sliding window counter is O(1) in memory and time per account and keeps the edge error small
+(it assumes the previous window's requests were spread evenly).
+
+Both limits must hold, and a refused request consumes nothing from the limit that did not refuse
+it. Order of operations per request: read both windows; refuse (charging nothing) if either is
+exhausted; otherwise take one from the minute (atomic) and then one from the hour (atomic). If
+the minute's take loses a race to another worker, nothing else is charged. If the hour's take
+loses a race (the hour filled up between our read and our take), that minute slot stays spent:
+one wasted burst slot in a rare race, never hourly budget spent on a refused request.
+
+Headers (``RateLimitResult.headers``), as GitHub's ``X-RateLimit-*`` users expect:
+
+- they describe the limit closest to running out: the one with the fewest requests remaining
+  (on a refusal, the exhausted limit that frees up last);
+- ``X-RateLimit-Limit``: that limit's size; ``X-RateLimit-Remaining``: requests left in it
+  after this one;
+- ``X-RateLimit-Reset``: **Unix epoch seconds** (as GitHub, not the IETF draft's delta seconds)
+  at which that limit is back to full if no more requests are made. A sliding window frees
+  capacity gradually, so it can be up to two window lengths away;
+- on a refusal ``Retry-After``: **seconds from now** (RFC 9110 §10.2.3): the first whole second
+  after which one request fits again under every limit (at least 1).
+
+Unlimited accounts get ``X-RateLimit-Limit: unlimited``, ``X-RateLimit-Remaining: unlimited``
+and ``X-RateLimit-Reset`` = now (nothing to wait for); nothing is stored for them.
+
+Storage outage policy (fail open, STYLE habit 7): rate limiting protects capacity, it does not
+guard access, so when the storage does not answer the request is allowed and the limiter never
+raises. It logs one warning when an outage starts and one info line when it ends, and counts
+the requests it let through unchecked in ``failed_open`` (and outages in ``outages``). Redis
+calls have socket timeouts and no retries, and after a failure the limiter does not try Redis
+again for ``recheck_seconds`` (requests in between are allowed at once), so a dead Redis costs
+at most one timeout per ``recheck_seconds`` per process. It recovers by itself. While failing
+open, headers show the plan's limit, ``Remaining`` equal to it and ``Reset`` = now.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PLANS",
+    "PlanLimits",
+    "RateLimitResult",
+    "RateLimiter",
+    "StorageConfigError",
+    "check_storage_for_workers",
+    "limits_for",
+    "rate_limit_error_body",
+]
+
+DEFAULT_STORAGE_URL = "memory://"
+NAMESPACE = "ratelimit"
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """Requests allowed per hour and per minute; ``None`` means no limit of that kind."""
+
+    per_hour: int | None
+    per_minute: int | None
+
+    def __post_init__(self) -> None:
+        for name in ("per_hour", "per_minute"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+
+    @property
+    def unlimited(self) -> bool:
+        return self.per_hour is None and self.per_minute is None
+
+
+PLANS: dict[str, PlanLimits] = {
+    "free": PlanLimits(per_hour=1_000, per_minute=50),
+    "pro": PlanLimits(per_hour=10_000, per_minute=500),
+    "enterprise": PlanLimits(per_hour=None, per_minute=None),
+}
+
+
+def limits_for(plan: str, custom: PlanLimits | None = None) -> PlanLimits:
+    """The limits that apply: custom limits count for enterprise accounts only; unknown → free."""
+    if plan == "enterprise":
+        return custom if custom is not None else PLANS["enterprise"]
+    return PLANS.get(plan, PLANS["free"])
+
+
+def rate_limit_error_body(message: str = "Too many requests: rate limit exceeded") -> dict:
+    """The product's error envelope for a 429 (DESIGN.md, "Errors")."""
+    return {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": message, "status": 429}}
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    headers: dict[str, str]
+    retry_after: int | None = None  # seconds, only on a refusal
+    failed_open: bool = False  # allowed because the storage did not answer
+    status: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", 200 if self.allowed else 429)
+
+    @property
+    def body(self) -> dict | None:
+        """The 429 envelope for a refusal, else None."""
+        if self.allowed:
+            return None
+        return rate_limit_error_body(f"Rate limit exceeded; retry in {self.retry_after} seconds")
+
+
+class StorageConfigError(ValueError):
+    """A rate-limit storage setting that cannot work; the message says why, in one line."""
+
+
+def _is_memory(storage_url: str | None) -> bool:
+    return not storage_url or storage_url.startswith("memory://")
+
+
+def check_storage_for_workers(storage_url: str | None, workers: int) -> None:
+    """Refuse in-memory counters with several workers: each would allow the whole limit."""
+    if _is_memory(storage_url) and workers > 1:
+        raise StorageConfigError(
+            f"in-memory rate limits are per process: with {workers} workers each one would allow "
+            "the whole limit; set AUTHSERVER_REDIS_URL to a Redis shared by all workers"
+        )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One limit's state as read from the storage, with the arithmetic on it."""
+
+    limit: int
+    seconds: int
+    previous: int
+    previous_ttl: float
+    current: int
+    current_ttl: float
+
+    @property
+    def remaining(self) -> int:
+        # The same rounding the strategy's acquire uses: floor of the weighted previous count.
+        used = math.floor(self.previous * self.previous_ttl / self.seconds) + self.current
+        return max(0, self.limit - used)
+
+    @property
+    def _roll_in(self) -> float:
+        """Seconds until this window becomes the previous one (0 when nothing is counted)."""
+        return max(0.0, self.current_ttl - self.seconds) if self.current else 0.0
+
+    def seconds_until_available(self) -> float:
+        """Earliest time from now at which one more request fits."""
+        room = self.limit - 1 - self.current  # what the weighted previous count may reach
+        if room >= 0:
+            wait = 0.0 if not self.previous else max(0.0, self.previous_ttl - (room + 1) * self.seconds / self.previous)
+            if not self.current or wait < self._roll_in:
+                return wait
+        # After the roll the old window weighs (1 - s/seconds) of at most `limit`: fits right after.
+        return self._roll_in
+
+    def after_hit(self) -> _Window:
+        """This window with one more request counted (a new counter lives two windows: limits)."""
+        ttl = self.current_ttl if self.current_ttl > self.seconds else 2.0 * self.seconds
+        return replace(self, current=self.current + 1, current_ttl=ttl)
+
+    def seconds_until_full(self) -> float:
+        if self.current:
+            return self._roll_in + self.seconds
+        return self.previous_ttl if self.previous else 0.0
+
+
+class RateLimiter:
+    """Checks and counts requests per account. Thread-safe; one per process is enough.
+
+    ``storage_url``: ``memory://`` (one process) or ``redis://host:port/db`` (shared by every
+    worker and instance). ``key_prefix`` names the Redis keys. ``socket_timeout`` bounds each
+    Redis call and connection attempt; ``recheck_seconds`` is how long to skip Redis after a
+    failure. A bad URL raises ``StorageConfigError`` here, at start-up, never later.
+    """
+
+    def __init__(
+        self,
+        storage_url: str | None = DEFAULT_STORAGE_URL,
+        *,
+        key_prefix: str = "authserver-ratelimit",
+        socket_timeout: float = 0.25,
+        recheck_seconds: float = 1.0,
+    ) -> None:
+        self.storage_url = storage_url or DEFAULT_STORAGE_URL
+        self.recheck_seconds = recheck_seconds
+        self.failed_open = 0  # requests allowed unchecked because the storage failed
+        self.outages = 0
+        self._down_since: float | None = None
+        self._next_attempt = 0.0
+        self._state_lock = threading.Lock()
+        self.storage = self._make_storage(self.storage_url, key_prefix, socket_timeout)
+        self._strategy = SlidingWindowCounterRateLimiter(self.storage)
+
+    @staticmethod
+    def _make_storage(url: str, key_prefix: str, socket_timeout: float):
+        if _is_memory(url):
+            return MemoryStorage()
+        if not url.startswith(("redis://", "rediss://", "redis+unix://")):
+            raise StorageConfigError(f"rate-limit storage must be memory:// or redis://…, not {url.split(':', 1)[0]!r}")
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        try:
+            return storage_from_string(
+                url,
+                key_prefix=key_prefix,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),  # deliberate: one attempt, the outage policy handles failure
+            )
+        except Exception as exc:  # a malformed URL: a start-up error with one clear line
+            raise StorageConfigError(f"rate-limit storage URL is not usable: {exc}") from exc
+
+    def close(self) -> None:
+        if isinstance(self.storage, MemoryStorage):
+            self.storage.timer.cancel()
+        else:
+            self.storage.storage.close()
+
+    def hit(self, account_id: str, plan: str, custom: PlanLimits | None = None) -> RateLimitResult:
+        """Count one request of ``account_id`` and say whether it is allowed. Never raises."""
+        limits = limits_for(plan, custom)
+        if limits.unlimited:
+            return RateLimitResult(True, _unlimited_headers())
+        items = [item for item in (
+            RateLimitItemPerMinute(limits.per_minute, namespace=NAMESPACE) if limits.per_minute else None,
+            RateLimitItemPerHour(limits.per_hour, namespace=NAMESPACE) if limits.per_hour else None,
+        ) if item is not None]
+        if self._skipping_storage():
+            return self._fail_open(items)
+        try:
+            result = self._hit(items, account_id)
+        except Exception as exc:  # deliberate: any storage failure → fail open (module docstring)
+            self._storage_failed(exc)
+            return self._fail_open(items)
+        self._storage_answered()
+        return result
+
+    def _hit(self, items, account_id: str) -> RateLimitResult:
+        windows = [self._read(item, account_id) for item in items]
+        now = time.time()
+        refusing = [w for w in windows if w.remaining < 1]
+        if not refusing:
+            for item in items:  # minute first: a refused minute charges nothing (module docstring)
+                if not self._strategy.hit(item, account_id):
+                    return self._refusal([self._read(i, account_id) for i in items], now)
+            after = [w.after_hit() for w in windows]
+            window = min(after, key=lambda w: (w.remaining, -w.seconds_until_full()))
+            return RateLimitResult(True, _headers(window.limit, window.remaining, now + window.seconds_until_full()))
+        return self._refusal(windows, now)
+
+    def _refusal(self, windows: list[_Window], now: float) -> RateLimitResult:
+        refusing = [w for w in windows if w.remaining < 1] or windows
+        window = max(refusing, key=lambda w: w.seconds_until_available())
+        # Whole seconds strictly past the moment it fits (at that very moment it is still full);
+        # the 1 ms absorbs float noise in the storages' TTLs, which are kept to the millisecond.
+        retry_after = math.floor(window.seconds_until_available() + 0.001) + 1
+        headers = _headers(window.limit, 0, now + window.seconds_until_full())
+        headers["Retry-After"] = str(retry_after)
+        return RateLimitResult(False, headers, retry_after=retry_after)
+
+    def _read(self, item, account_id: str) -> _Window:
+        previous, previous_ttl, current, current_ttl = self.storage.get_sliding_window(
+            item.key_for(account_id), item.get_expiry()
+        )
+        return _Window(item.amount, item.get_expiry(), previous, previous_ttl, current, current_ttl)
+
+    # -- outage bookkeeping -------------------------------------------------------------------
+
+    def _skipping_storage(self) -> bool:
+        with self._state_lock:
+            return self._down_since is not None and time.monotonic() < self._next_attempt
+
+    def _storage_failed(self, exc: Exception) -> None:
+        with self._state_lock:
+            self._next_attempt = time.monotonic() + self.recheck_seconds
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+            self.outages += 1
+        log.warning("rate-limit storage %s is not answering (%s: %s); allowing requests unchecked "
+                    "(fail open) until it answers again", _redacted(self.storage_url), type(exc).__name__, exc)
+
+    def _storage_answered(self) -> None:
+        with self._state_lock:
+            if self._down_since is None:
+                return
+            seconds, self._down_since = time.monotonic() - self._down_since, None
+        log.info("rate-limit storage %s answers again after %.1f s; limits enforced again",
+                 _redacted(self.storage_url), seconds)
+
+    def _fail_open(self, items) -> RateLimitResult:
+        with self._state_lock:
+            self.failed_open += 1
+        limit = min(item.amount for item in items)
+        return RateLimitResult(True, _headers(limit, limit, time.time()), failed_open=True)
+
+
+def _headers(limit: int, remaining: int, reset_at: float) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(0, remaining)),
+        "X-RateLimit-Reset": str(math.ceil(reset_at)),
+    }
+
+
+def _unlimited_headers() -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": "unlimited",
+        "X-RateLimit-Remaining": "unlimited",
+        "X-RateLimit-Reset": str(math.ceil(time.time())),
+    }
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, for log lines."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return scheme + sep + rest

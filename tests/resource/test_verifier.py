@@ -1,0 +1,177 @@
+"""TokenVerifier against the real server's tokens and JWKS: what it accepts, and a table of what
+it refuses, each with the exact product error code."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import RSAKey
+
+from authserver.resource import InvalidToken, Principal, TokenExpired, TokenVerifier
+
+from .live import AUDIENCE, compact, hs256_with_public_key, sign_raw
+
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def test_a_user_token_gives_its_principal(server, verifier):
+    tokens = server.user_tokens()
+    principal = verifier.verify(tokens["access_token"])
+    assert isinstance(principal, Principal)
+    assert principal.subject == principal.claims["sub"]  # the account's public id
+    assert principal.subject not in ("", server.client_id)
+    assert principal.client_id == principal.credential_id == server.client_id
+    assert principal.scopes == ("openid", "read:users", "write:data")
+    assert principal.plan == "pro"
+    assert principal.token_id == principal.claims["jti"]
+    assert principal.expires_at == principal.claims["exp"]
+    assert now() < principal.expires_at <= now() + 3600
+    assert principal.claims["email"] == server.email
+    assert principal.has_scopes("read:users", "write:data") and not principal.has_scopes("admin")
+
+
+def test_a_client_credentials_token_names_the_client_as_subject(server, verifier):
+    principal = verifier.verify(server.client_token("read:users write:data"))
+    assert principal.subject == principal.client_id == server.client_id
+    assert principal.scopes == ("read:users", "write:data")
+    assert principal.plan is None
+
+
+@pytest.mark.parametrize("scope, expected", [
+    (["read:users", "write:data"], ("read:users", "write:data")),
+    ("read:users write:data", ("read:users", "write:data")),
+    ("read:users", ("read:users",)),
+    (None, ()),  # no scope claim: no scopes
+])
+def test_scope_as_array_or_space_separated_string(server, verifier, scope, expected):
+    assert verifier.verify(server.sign(server.claims(scope=scope))).scopes == expected
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
+def test_typ_is_compared_case_insensitively(server, verifier, typ):
+    assert verifier.verify(server.sign(typ=typ)).subject == "user_123"
+
+
+def test_a_token_signed_by_hand_verifies(server, verifier):
+    # The control for forgeries made with sign_raw: only what they change makes them fail.
+    token = sign_raw(server, {"alg": "RS256", "typ": "at+jwt", "kid": server.active_key().kid}, server.claims())
+    assert verifier.verify(token).subject == "user_123"
+
+
+def test_aud_may_be_a_list_holding_the_audience(server, verifier):
+    assert verifier.verify(server.sign(server.claims(aud=["https://other.example", AUDIENCE])))
+
+
+def test_leeway_tolerates_small_clock_differences(server, verifier):
+    t = now()
+    token = server.sign(server.claims(exp=t - 10, iat=t + 10, nbf=t + 10))
+    assert verifier.verify(token).expires_at == t - 10
+
+
+def test_expired_token_is_token_expired(server, verifier):
+    with pytest.raises(TokenExpired) as caught:
+        verifier.verify(server.sign(server.claims(iat=now() - 7200, exp=now() - 3600)))
+    assert (caught.value.code, caught.value.status) == ("TOKEN_EXPIRED", 401)
+    assert caught.value.message == "The provided authentication token has expired"
+
+
+def test_expired_and_otherwise_invalid_is_invalid_token(server, verifier):
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(server.sign(server.claims(exp=now() - 3600, aud="https://other.example")))
+    assert caught.value.code == "INVALID_TOKEN"
+
+
+def _other_rsa_key() -> RSAKey:
+    return RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+BAD_TOKENS = {
+    "alg none": lambda s: compact({"alg": "none", "typ": "at+jwt", "kid": s.active_key().kid}, s.claims()),
+    "alg none, no signature part": lambda s: compact({"alg": "none", "typ": "at+jwt"}, s.claims())[:-1],
+    "HS256 keyed with the public key": hs256_with_public_key,
+    "RS384": lambda s: s.sign(alg="RS384"),
+    "PS256": lambda s: s.sign(alg="PS256"),
+    "an ID token (typ JWT)": lambda s: s.user_tokens()["id_token"],
+    "no typ": lambda s: s.sign(typ=None),
+    "typ JWT": lambda s: s.sign(typ="JWT"),
+    "no kid": lambda s: s.sign(kid=None),
+    "crit header": lambda s: sign_raw(s, {"alg": "RS256", "typ": "at+jwt", "kid": s.active_key().kid,
+                                          "crit": ["x-ext"], "x-ext": 1}, s.claims()),
+    "wrong iss": lambda s: s.sign(s.claims(iss="http://evil.example")),
+    "iss with a trailing slash": lambda s: s.sign(s.claims(iss=s.issuer + "/")),
+    "wrong aud": lambda s: s.sign(s.claims(aud="https://other.example")),
+    "aud list without ours": lambda s: s.sign(s.claims(aud=["https://a.example", "https://b.example"])),
+    "nbf in the future": lambda s: s.sign(s.claims(nbf=now() + 600)),
+    "iat in the future": lambda s: s.sign(s.claims(iat=now() + 600)),
+    "no sub": lambda s: s.sign(s.claims(sub=None)),
+    "no client_id": lambda s: s.sign(s.claims(client_id=None)),
+    "no exp": lambda s: s.sign(s.claims(exp=None)),
+    "no iat": lambda s: s.sign(s.claims(iat=None)),
+    "no jti": lambda s: s.sign(s.claims(jti=None)),
+    "no iss": lambda s: s.sign(s.claims(iss=None)),
+    "no aud": lambda s: s.sign(s.claims(aud=None)),
+    "exp not a number": lambda s: s.sign(s.claims(exp="tomorrow")),
+    "client_id not a string": lambda s: s.sign(s.claims(client_id=42)),
+    "scope of another type": lambda s: s.sign(s.claims(scope={"read:users": True})),
+    "scope array with a non-string": lambda s: s.sign(s.claims(scope=["read:users", 7])),
+    "plan not a string": lambda s: s.sign(s.claims(plan=["pro"])),
+    "truncated": lambda s: s.client_token()[:-10],
+    "signature removed": lambda s: s.client_token().rsplit(".", 1)[0] + ".",
+    "tampered payload": lambda s: _tampered(s),
+    "garbage": lambda s: "not-a-token",
+    "garbage with dots": lambda s: "a.b.c",
+    "empty": lambda s: "",
+    "not ASCII": lambda s: s.client_token() + "é",
+    "100 KB": lambda s: s.sign(s.claims(padding="x" * 100_000)),
+    "a kid the JWKS does not have": lambda s: s.sign(kid="no-such-kid"),
+    "another RSA key claiming the right kid": lambda s: s.sign(key=_other_rsa_key()),
+}
+
+
+def _tampered(server) -> str:
+    header, payload, signature = server.client_token().split(".")
+    forged = compact({}, server.claims(sub="admin")).split(".")[1]
+    assert forged != payload
+    return f"{header}.{forged}.{signature}"
+
+
+@pytest.mark.parametrize("make_token", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_bad_tokens_are_invalid_token(server, verifier, make_token):
+    token = make_token(server)
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(token)
+    assert type(caught.value) is InvalidToken
+    assert (caught.value.code, caught.value.status) == ("INVALID_TOKEN", 401)
+    assert caught.value.message == "The provided authentication token is invalid"
+
+
+@pytest.mark.parametrize("token", [None, 42, b"a.b.c"])
+def test_non_strings_are_invalid_token(verifier, token):
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+
+
+def test_oversized_tokens_are_refused_before_any_key_is_fetched(server, verifier):
+    with pytest.raises(InvalidToken):
+        verifier.verify(server.sign(server.claims(padding="x" * 10_000)))
+    assert verifier.keys.fetches == 0
+
+
+@pytest.mark.parametrize("name", ["alg none", "HS256 keyed with the public key", "RS384", "typ JWT", "no kid"])
+def test_bad_headers_are_refused_before_any_key_is_fetched(server, verifier, name):
+    token = BAD_TOKENS[name](server)
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    assert verifier.keys.fetches == 0
+
+
+def test_a_key_cache_for_another_issuer_is_refused(server):
+    from authserver.resource import JWKSCache
+
+    with pytest.raises(ValueError):
+        TokenVerifier(server.issuer, AUDIENCE, keys=JWKSCache("http://other.example"))
