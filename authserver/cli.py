@@ -70,6 +70,34 @@ def users_create(args) -> None:
         _emit({"id": user.public_id, "email": user.email, "name": user.name, "plan": user.plan})
 
 
+def users_set_plan(args) -> None:
+    from .storage.users import UnknownAccount, set_plan
+
+    if args.plan != "enterprise" and (args.hourly is not None or args.burst is not None):
+        raise CommandError("--hourly and --burst are for --plan enterprise only")
+    per_hour, per_minute = _limit("--hourly", args.hourly), _limit("--burst", args.burst)
+    with _app_context():
+        try:
+            user = set_plan(args.email, args.plan, per_hour=per_hour, per_minute=per_minute)
+        except (UnknownAccount, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        custom = user.rate_limit_per_hour is not None or user.rate_limit_per_minute is not None
+        _emit({"id": user.public_id, "email": user.email, "plan": user.plan,
+               "rate_limits": {"per_hour": user.rate_limit_per_hour, "per_minute": user.rate_limit_per_minute}
+               if custom else None})
+
+
+def _limit(option: str, text: str | None) -> int | None:
+    """A custom limit as given: digits only (the range is checked by storage.users.set_plan)."""
+    from .storage.users import MAX_CUSTOM_LIMIT
+
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise CommandError(f"{option} must be a whole number from 1 to {MAX_CUSTOM_LIMIT}")
+    return int(text)
+
+
 # -- clients -------------------------------------------------------------------
 
 def clients_create(args) -> None:
@@ -164,6 +192,34 @@ def serve(args) -> None:
     run(host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 
+# -- api -----------------------------------------------------------------------
+
+def api_serve(args) -> None:
+    """The sample API service under gunicorn. Imports only authserver.api (no server code)."""
+    from .api.config import ApiConfigError, load_api_config
+    from .gunicorn_runner import run_gunicorn
+    from .resource.ratelimit import RateLimiter, StorageConfigError, check_storage_for_workers
+
+    try:
+        config = load_api_config()
+        if args.workers is None:  # one per core with shared (Redis) counters, else the one that is right
+            args.workers = 1 if config.redis_url.startswith("memory://") else (os.cpu_count() or 1)
+        if args.workers < 1 or args.threads < 1:
+            raise CommandError("--workers and --threads must be at least 1")
+        check_storage_for_workers(config.redis_url, args.workers)
+        RateLimiter(config.redis_url, key_prefix=config.ratelimit_prefix).close()  # a bad URL stops here
+    except (ApiConfigError, StorageConfigError) as exc:
+        raise CommandError(str(exc)) from None
+
+    def load_app():  # in each worker, after the fork
+        from .api.app import create_api_app
+
+        return create_api_app(config)
+
+    run_gunicorn(load_app, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
+                 proc_name="authserver-api")
+
+
 # -- plumbing ------------------------------------------------------------------
 
 class _app_context:
@@ -193,6 +249,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.add_argument("--plan", choices=["free", "pro", "enterprise"], default="free")
     create.set_defaults(run=users_create)
+    set_plan = users.add_parser(
+        "set-plan", help="change an account's plan; enterprise may have custom limits (else unlimited)"
+    )
+    set_plan.add_argument("--email", required=True)
+    set_plan.add_argument("--plan", choices=["free", "pro", "enterprise"], required=True)
+    set_plan.add_argument("--hourly", metavar="N", help="enterprise only: requests per hour")
+    set_plan.add_argument("--burst", metavar="M", help="enterprise only: requests per minute")
+    set_plan.set_defaults(run=users_set_plan)
 
     clients = commands.add_parser("clients", help="OAuth clients").add_subparsers(title="clients commands")
     create = clients.add_parser("create", help="register a client; prints client_id and (once) client_secret")
@@ -226,6 +290,16 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     serve_parser.add_argument("--threads", type=int, default=4)
     serve_parser.set_defaults(run=serve)
+
+    api = commands.add_parser("api", help="the sample API service").add_subparsers(title="api commands")
+    api_serve_parser = api.add_parser("serve", help="run the sample API service under gunicorn")
+    api_serve_parser.add_argument("--host", default="127.0.0.1")
+    api_serve_parser.add_argument("--port", type=int, default=5001)
+    api_serve_parser.add_argument("--workers", type=int, default=None,
+                                  help="default: one per core with AUTHSERVER_REDIS_URL, else 1; "
+                                       "several need AUTHSERVER_REDIS_URL (shared rate-limit counters)")
+    api_serve_parser.add_argument("--threads", type=int, default=4)
+    api_serve_parser.set_defaults(run=api_serve)
     return parser
 
 

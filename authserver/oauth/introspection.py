@@ -11,8 +11,9 @@
   introspect access tokens (resource services check tokens issued to other clients; the claims
   are in the JWT anyway); a refresh token only by the client it was issued to (resource services
   never receive refresh tokens).
-- The answer describes the present: `plan` and `username` are the account's current ones, not
-  the values the access token was minted with.
+- The answer describes the present: `plan`, `username` and `rate_limits` (an enterprise
+  account's custom limits, shaped as the access-token claim; absent otherwise) are the account's
+  current ones, not the values the access token was minted with.
 - `token_type_hint` only orders the search (§2.1), as at revocation.
 
 Token types are looked up through `lookups`, one entry per type; another type (API keys) is one
@@ -94,7 +95,10 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
 
 
 def _account(user) -> dict:
-    return {"plan": user.plan, "username": user.email}
+    described = {"plan": user.plan, "username": user.email}
+    if user.rate_limits:  # as the access-token claim, from the account's current values
+        described["rate_limits"] = user.rate_limits
+    return described
 
 
 def _scope_string(scope) -> str:

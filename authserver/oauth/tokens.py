@@ -88,4 +88,6 @@ class TokenIssuer:
         }
         if user:
             claims.update(name=user.name, email=user.email, plan=user.plan)
+            if user.rate_limits:  # enterprise with custom limits only; just the limits that are set
+                claims["rate_limits"] = user.rate_limits
         return claims

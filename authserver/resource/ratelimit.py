@@ -6,8 +6,9 @@ a ``redis://`` storage) ``redis``; it never imports Flask, SQLAlchemy or the ser
 Plans (DESIGN.md, "Rate limits"): free 1,000 requests/hour with a burst of 50/minute; pro
 10,000/hour with 500/minute; enterprise unlimited unless the account has custom limits, which
 the caller passes in (``PlanLimits(per_hour=N, per_minute=M)``; either may be ``None``, meaning
-no limit of that kind). An unknown plan gets the free plan's limits (fail towards the smallest
-plan). The key is the account id, so all credentials of one account share the count.
+no limit of that kind); ``custom_limits(principal.rate_limits)`` makes them from the token's
+``rate_limits`` claim (or introspection's field). An unknown plan gets the free plan's limits
+(fail towards the smallest plan). The key is the account id, so all credentials of one account share the count.
 
 Strategy: the *sliding window counter* of ``limits``. It keeps two counters per limit and
 account (this window, the previous one) and weights the previous one by how much of it still
@@ -59,7 +60,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from limits import RateLimitItemPerHour, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, storage_from_string
@@ -74,6 +77,7 @@ __all__ = [
     "RateLimiter",
     "StorageConfigError",
     "check_storage_for_workers",
+    "custom_limits",
     "limits_for",
     "rate_limit_error_body",
 ]
@@ -112,6 +116,21 @@ def limits_for(plan: str, custom: PlanLimits | None = None) -> PlanLimits:
     if plan == "enterprise":
         return custom if custom is not None else PLANS["enterprise"]
     return PLANS.get(plan, PLANS["free"])
+
+
+def custom_limits(rate_limits: Mapping[str, Any] | None) -> PlanLimits | None:
+    """The custom limits of a ``rate_limits`` claim or introspection field (``Principal.rate_limits``)
+    as ``PlanLimits``, for ``limits_for(plan, custom)``; None when there are none.
+
+    The shape is the server's: an object with only ``per_hour`` / ``per_minute``, each a positive
+    integer or null; a missing key or null is no limit of that kind. Anything else raises
+    ValueError (fail closed: a mangled limit must never become "unlimited"). ``TokenVerifier``
+    already refuses such tokens; this check is for values from elsewhere (introspection)."""
+    if rate_limits is None:
+        return None
+    if not isinstance(rate_limits, Mapping) or not set(rate_limits) <= {"per_hour", "per_minute"}:
+        raise ValueError(f"rate_limits must be an object of per_hour / per_minute, not {rate_limits!r}")
+    return PlanLimits(per_hour=rate_limits.get("per_hour"), per_minute=rate_limits.get("per_minute"))
 
 
 def rate_limit_error_body(message: str = "Too many requests: rate limit exceeded") -> dict:

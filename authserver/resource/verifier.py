@@ -7,7 +7,8 @@ The checks, in order (`TokenVerifier.verify`); the first that fails refuses the 
   2. header: `alg` exactly RS256, `typ` at+jwt, a `kid`, no `crit`
   3. key: the published RS256 key named by the kid (JWKSCache; an unknown kid may refetch)
   4. signature: RS256 with that key
-  5. claims: iss, aud, sub, client_id, jti, iat, nbf (RFC 9068 §2.2, §4), scope and plan shapes
+  5. claims: iss, aud, sub, client_id, jti, iat, nbf (RFC 9068 §2.2, §4), scope, plan and
+     rate_limits shapes
   6. expiry: `exp` last, so TOKEN_EXPIRED means "expired and otherwise valid"
 
 Fails closed: anything not provably valid raises InvalidToken (TOKEN_EXPIRED: TokenExpired,
@@ -46,6 +47,10 @@ class Principal:
     - `client_id`: the OAuth client the token was issued to
     - `scopes`: the granted scopes
     - `plan`: the account's plan (free, pro, enterprise), None when the token carries none
+    - `rate_limits`: an enterprise account's custom limits, read-only, as the `rate_limits` claim
+      holds them (keys `per_hour`, `per_minute`, each a positive int or None; a missing key is no
+      limit of that kind); None when the token carries none. Turn them into the limits to enforce
+      with `ratelimit.custom_limits` and `ratelimit.limits_for(principal.plan, ...)`.
     - `credential_id`: identifies the credential for rate limits and usage: the client_id for a JWT
     - `token_id`: the token's `jti`
     - `expires_at`: the token's `exp`, Unix seconds
@@ -60,6 +65,7 @@ class Principal:
     token_id: str
     expires_at: int
     claims: Mapping[str, Any]
+    rate_limits: Mapping[str, int | None] | None = None
 
     def has_scopes(self, *required: str) -> bool:
         return set(required) <= set(self.scopes)
@@ -164,6 +170,7 @@ class TokenVerifier:
         if not isinstance(claims.get("plan", ""), str):
             raise InvalidToken("plan is not a string")
         _scopes(claims)
+        _rate_limits(claims)
 
     def _check_expiry(self, claims: dict) -> None:
         try:
@@ -183,7 +190,26 @@ class TokenVerifier:
             token_id=claims["jti"],
             expires_at=int(claims["exp"]),
             claims=MappingProxyType(dict(claims)),
+            rate_limits=_rate_limits(claims),
         )
+
+
+RATE_LIMIT_KINDS = ("per_hour", "per_minute")
+
+
+def _rate_limits(claims: dict) -> Mapping[str, int | None] | None:
+    """The `rate_limits` claim, read-only, if its shape is exactly the server's: an object with
+    only `per_hour` / `per_minute`, each a positive integer or null. Anything else refuses the
+    token (fail closed: a mangled limit must not turn into "unlimited")."""
+    if "rate_limits" not in claims:
+        return None
+    value = claims["rate_limits"]
+    if not isinstance(value, dict) or not set(value) <= set(RATE_LIMIT_KINDS):
+        raise InvalidToken("rate_limits is not an object of per_hour / per_minute")
+    for kind, limit in value.items():
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidToken(f"rate_limits.{kind} is not a positive integer or null")
+    return MappingProxyType(dict(value))
 
 
 def _scopes(claims: dict) -> tuple[str, ...]:

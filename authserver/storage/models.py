@@ -52,6 +52,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     plan: Mapped[str] = mapped_column(String(20), default="free")
+    # Custom rate limits (requests per hour, per minute), set for enterprise accounts only; None is
+    # "no limit of that kind". Changing to another plan clears them (storage.users.set_plan).
+    rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -66,6 +70,15 @@ class User(Base):
 
     def get_id(self) -> str:
         return self.public_id
+
+    @property
+    def rate_limits(self) -> dict[str, int] | None:
+        """The custom limits that apply, only those set, as in the `rate_limits` token claim:
+        None unless the plan is enterprise and at least one limit is set."""
+        if self.plan != "enterprise":
+            return None
+        limits = {"per_hour": self.rate_limit_per_hour, "per_minute": self.rate_limit_per_minute}
+        return {kind: value for kind, value in limits.items() if value is not None} or None
 
 
 class Client(Base):

@@ -11,7 +11,16 @@ from .db import session
 from .models import PLANS, User
 
 
+# Custom limits are stored as 32-bit integers (PostgreSQL INTEGER); a billion requests an hour
+# or a minute is far beyond any real account and well inside that.
+MAX_CUSTOM_LIMIT = 1_000_000_000
+
+
 class DuplicateEmail(ValueError):
+    pass
+
+
+class UnknownAccount(LookupError):
     pass
 
 
@@ -36,6 +45,32 @@ def create_user(email: str, name: str, password: str, plan: str = "free") -> Use
     except IntegrityError:
         db.rollback()
         raise DuplicateEmail("an account with this email already exists") from None
+    return user
+
+
+def set_plan(email: str, plan: str, *, per_hour: int | None = None, per_minute: int | None = None) -> User:
+    """Put the account on `plan`. The call states the whole plan: custom limits (requests per hour,
+    per minute; None is "no limit of that kind") only with enterprise, where none means unlimited;
+    any other plan clears them. Raises UnknownAccount, or ValueError for a refused combination.
+    Tokens minted from now on carry the change; introspection shows it at once."""
+    if plan not in PLANS:
+        raise ValueError(f"plan must be one of {', '.join(PLANS)}")
+    for option, value in (("hourly limit", per_hour), ("burst limit", per_minute)):
+        if value is None:
+            continue
+        if plan != "enterprise":
+            raise ValueError(f"custom limits ({option}) are for the enterprise plan only")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CUSTOM_LIMIT:
+            raise ValueError(f"the {option} must be a whole number from 1 to {MAX_CUSTOM_LIMIT}")
+    if per_hour is not None and per_minute is not None and per_minute > per_hour:
+        raise ValueError("the burst limit (per minute) cannot exceed the hourly limit (per hour)")
+    user = find_by_email(email)
+    if user is None:
+        raise UnknownAccount("no account has this email")
+    user.plan = plan
+    user.rate_limit_per_hour = per_hour
+    user.rate_limit_per_minute = per_minute
+    session().commit()
     return user
 
 

@@ -21,6 +21,7 @@ from authserver.resource.ratelimit import (
     RateLimiter,
     StorageConfigError,
     check_storage_for_workers,
+    custom_limits,
     rate_limit_error_body,
 )
 
@@ -238,6 +239,29 @@ def test_error_body_helper():
 def test_bad_custom_limits_are_refused(value):
     with pytest.raises(ValueError):
         PlanLimits(per_hour=value, per_minute=None)
+
+
+# -- custom limits from a token's rate_limits claim ----------------------------------------------
+
+
+@pytest.mark.parametrize(("rate_limits", "expected"), [
+    (None, None),
+    ({"per_hour": 5000, "per_minute": 100}, PlanLimits(per_hour=5000, per_minute=100)),
+    ({"per_hour": 5000}, PlanLimits(per_hour=5000, per_minute=None)),
+    ({"per_minute": 100, "per_hour": None}, PlanLimits(per_hour=None, per_minute=100)),
+    ({}, PlanLimits(per_hour=None, per_minute=None)),
+])
+def test_custom_limits_from_a_rate_limits_claim(rate_limits, expected):
+    assert custom_limits(rate_limits) == expected
+
+
+@pytest.mark.parametrize("rate_limits", [
+    [5000], "5000", 5000, {"per_hour": 0}, {"per_hour": -5}, {"per_minute": 2.5}, {"per_hour": "10"},
+    {"per_hour": False}, {"per_day": 10}, {"per_hour": 10, "burst": 1},
+], ids=repr)
+def test_custom_limits_refuse_a_bad_shape(rate_limits):
+    with pytest.raises(ValueError):
+        custom_limits(rate_limits)
 
 
 # -- configuration ---------------------------------------------------------------------------

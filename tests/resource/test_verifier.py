@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
 from authserver.resource import InvalidToken, Principal, TokenExpired, TokenVerifier
+from authserver.resource.ratelimit import PLANS, PlanLimits, RateLimiter, custom_limits, limits_for
 
 from .live import AUDIENCE, compact, hs256_with_public_key, sign_raw
 
@@ -175,3 +176,73 @@ def test_a_key_cache_for_another_issuer_is_refused(server):
 
     with pytest.raises(ValueError):
         TokenVerifier(server.issuer, AUDIENCE, keys=JWKSCache("http://other.example"))
+
+
+# -- rate_limits: an enterprise account's custom limits -------------------------------------------
+
+
+def test_a_token_without_rate_limits_has_none(server, verifier):
+    assert verifier.verify(server.sign()).rate_limits is None
+
+
+@pytest.mark.parametrize("rate_limits", [
+    {"per_hour": 5000, "per_minute": 100},
+    {"per_hour": 5000},  # the server writes only the limits that are set
+    {"per_minute": 100},
+    {"per_hour": 5000, "per_minute": None},  # null: no limit of that kind, as a missing key
+    {},
+])
+def test_rate_limits_are_given_read_only(server, verifier, rate_limits):
+    principal = verifier.verify(server.sign(server.claims(plan="enterprise", rate_limits=rate_limits)))
+    assert principal.rate_limits == rate_limits
+    with pytest.raises(TypeError):
+        principal.rate_limits["per_hour"] = 10**9  # type: ignore[index]
+
+
+@pytest.mark.parametrize("rate_limits", [
+    [5000, 100],
+    "5000",
+    5000,
+    None,  # JSON null as the claim's value: not the server's shape (it omits the claim)
+    {"per_hour": 0},
+    {"per_hour": -1},
+    {"per_hour": 1.5},
+    {"per_hour": "5000"},
+    {"per_hour": True},
+    {"per_minute": {"n": 1}},
+    {"per_day": 100},
+    {"per_hour": 5000, "extra": 1},
+], ids=repr)
+def test_bad_rate_limits_are_invalid_token(server, verifier, rate_limits):
+    token = sign_raw(server, {"alg": "RS256", "typ": "at+jwt", "kid": server.active_key().kid},
+                     {**server.claims(plan="enterprise"), "rate_limits": rate_limits})
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(token)
+    assert caught.value.code == "INVALID_TOKEN"
+
+
+def test_expired_with_bad_rate_limits_is_invalid_token(server, verifier):
+    """The shape is checked with the other claims, before expiry (TOKEN_EXPIRED: otherwise valid)."""
+    claims = server.claims(plan="enterprise", rate_limits={"per_hour": 0}, iat=now() - 7200, exp=now() - 3600)
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(server.sign(claims))
+    assert caught.value.code == "INVALID_TOKEN"
+
+
+def test_a_principals_rate_limits_become_the_limits_for_enterprise_only(server, verifier):
+    principal = verifier.verify(server.sign(server.claims(plan="enterprise", rate_limits={"per_minute": 3})))
+    custom = custom_limits(principal.rate_limits)
+    assert limits_for(principal.plan, custom) == PlanLimits(per_hour=None, per_minute=3)
+    assert limits_for("pro", custom) == PLANS["pro"]
+    assert limits_for("enterprise", custom_limits(verifier.verify(server.sign()).rate_limits)).unlimited
+
+
+def test_a_principals_custom_burst_is_enforced(server, verifier):
+    principal = verifier.verify(server.sign(server.claims(plan="enterprise", rate_limits={"per_minute": 3})))
+    limiter = RateLimiter("memory://")
+    try:
+        allowed = [limiter.hit(principal.subject, principal.plan, custom_limits(principal.rate_limits)).allowed
+                   for _ in range(4)]
+    finally:
+        limiter.close()
+    assert allowed == [True, True, True, False]

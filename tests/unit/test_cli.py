@@ -152,6 +152,98 @@ def test_users_create_refuses_bad_input_with_one_line(instance, args, stdin, mes
     result.assert_failed_with_one_line(message)
 
 
+# -- users set-plan ---------------------------------------------------------------
+
+def set_plan(instance: Instance, email: str, plan: str, *extra: str) -> Run:
+    return instance.run("users", "set-plan", "--email", email, "--plan", plan, *extra)
+
+
+def stored_plan(instance: Instance, email: str) -> tuple:
+    with sqlite3.connect(instance.database) as conn:
+        return conn.execute("SELECT plan, rate_limit_per_hour, rate_limit_per_minute FROM users WHERE email = ?",
+                            (email,)).fetchone()
+
+
+def test_users_set_plan_enterprise_with_custom_limits(instance):
+    account = create_user(instance, "enterprise.custom@example.com").json
+
+    result = set_plan(instance, "Enterprise.Custom@Example.com", "enterprise", "--hourly", "50000", "--burst", "2000")
+
+    assert result.code == 0, result.stderr
+    assert result.json == {"id": account["id"], "email": "enterprise.custom@example.com", "plan": "enterprise",
+                           "rate_limits": {"per_hour": 50000, "per_minute": 2000}}
+    assert stored_plan(instance, "enterprise.custom@example.com") == ("enterprise", 50000, 2000)
+
+
+def test_users_set_plan_enterprise_with_one_limit_leaves_the_other_unlimited(instance):
+    create_user(instance, "enterprise.burst@example.com")
+    result = set_plan(instance, "enterprise.burst@example.com", "enterprise", "--burst", "300")
+    assert result.code == 0, result.stderr
+    assert result.json["rate_limits"] == {"per_hour": None, "per_minute": 300}
+    assert stored_plan(instance, "enterprise.burst@example.com") == ("enterprise", None, 300)
+
+
+def test_users_set_plan_states_the_whole_plan(instance):
+    """Enterprise without options is unlimited: earlier custom limits go; so do they on free/pro."""
+    create_user(instance, "enterprise.states@example.com")
+    assert set_plan(instance, "enterprise.states@example.com", "enterprise", "--hourly", "9000").code == 0
+
+    result = set_plan(instance, "enterprise.states@example.com", "enterprise")
+
+    assert result.code == 0, result.stderr
+    assert (result.json["plan"], result.json["rate_limits"]) == ("enterprise", None)
+    assert stored_plan(instance, "enterprise.states@example.com") == ("enterprise", None, None)
+
+
+@pytest.mark.parametrize("plan", ["free", "pro"])
+def test_users_set_plan_to_free_or_pro_clears_custom_limits(instance, plan):
+    email = f"downgrade.{plan}@example.com"
+    create_user(instance, email)
+    assert set_plan(instance, email, "enterprise", "--hourly", "50000", "--burst", "2000").code == 0
+
+    result = set_plan(instance, email, plan)
+
+    assert result.code == 0, result.stderr
+    assert (result.json["plan"], result.json["rate_limits"]) == (plan, None)
+    assert stored_plan(instance, email) == (plan, None, None)
+
+
+SET_PLAN_ERRORS = [
+    pytest.param(["--plan", "pro", "--hourly", "100"], "--hourly and --burst are for --plan enterprise only",
+                 id="hourly-on-pro"),
+    pytest.param(["--plan", "free", "--burst", "10"], "--hourly and --burst are for --plan enterprise only",
+                 id="burst-on-free"),
+    pytest.param(["--plan", "enterprise", "--hourly", "0"], "from 1 to 1000000000", id="zero"),
+    pytest.param(["--plan", "enterprise", "--burst", "-5"], "from 1 to 1000000000", id="negative"),
+    pytest.param(["--plan", "enterprise", "--hourly", "1.5"], "from 1 to 1000000000", id="fraction"),
+    pytest.param(["--plan", "enterprise", "--hourly", "lots"], "from 1 to 1000000000", id="not-a-number"),
+    pytest.param(["--plan", "enterprise", "--hourly", "1000000001"], "from 1 to 1000000000", id="too-large"),
+    pytest.param(["--plan", "enterprise", "--hourly", "99999999999999999999"], "from 1 to 1000000000",
+                 id="far-too-large"),
+    pytest.param(["--plan", "enterprise", "--hourly", "100", "--burst", "101"], "cannot exceed", id="burst-over-hour"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), SET_PLAN_ERRORS)
+def test_users_set_plan_refuses_bad_input_with_one_line_and_changes_nothing(instance, args, message):
+    email = "set.plan.refused@example.com"
+    if stored_plan(instance, email) is None:  # the first case creates it
+        assert create_user(instance, email, "--plan", "pro").code == 0
+    before = instance.rows("users")
+
+    result = instance.run("users", "set-plan", "--email", email, *args)
+
+    result.assert_failed_with_one_line(message)
+    assert instance.rows("users") == before
+
+
+def test_users_set_plan_of_an_unknown_email_fails_with_one_line(instance):
+    before = instance.rows("users")
+    result = set_plan(instance, "nobody.here@example.com", "enterprise", "--hourly", "100")
+    result.assert_failed_with_one_line("no account has this email")
+    assert instance.rows("users") == before
+
+
 # -- clients -----------------------------------------------------------------------
 
 def test_clients_create_confidential_prints_the_secret_once_and_stores_only_its_digest(instance):

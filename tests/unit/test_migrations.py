@@ -85,14 +85,40 @@ def test_upgrade_at_head_changes_nothing(empty_database):
     assert schema_differences(empty_database) == []
 
 
+def schema(url: str) -> dict:
+    """Tables with their columns (name, type, nullability), indexes and foreign keys: enough to
+    tell whether a downgrade undid exactly what its upgrade did."""
+    engine = create_engine(url)
+    try:
+        inspector = inspect(engine)
+        return {
+            table: {
+                "columns": sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)),
+                "indexes": sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+                "foreign_keys": sorted((tuple(f["constrained_columns"]), f["referred_table"])
+                                       for f in inspector.get_foreign_keys(table)),
+            }
+            for table in inspector.get_table_names() if table != "alembic_version"
+        }
+    finally:
+        engine.dispose()
+
+
 def test_every_revision_downgrades_and_upgrades_again(empty_database):
     revisions = revisions_base_to_head(empty_database)
-    upgrade(empty_database)
 
-    # Down one revision at a time, to base: every downgrade() must work.
+    # Up one revision at a time, remembering the schema each one leaves.
+    schemas = {None: schema(empty_database)}
+    for revision in revisions:
+        upgrade(empty_database, revision)
+        schemas[revision] = schema(empty_database)
+
+    # Down one revision at a time, to base: every downgrade() must work and restore exactly the
+    # schema of the revision before it.
     for expected in [*reversed(revisions[:-1]), None]:
         downgrade(empty_database, "-1")
         assert current_revision(empty_database) == expected
+        assert schema(empty_database) == schemas[expected], f"downgrade to {expected}"
     assert tables(empty_database) <= {"alembic_version"}
 
     # And up one revision at a time, back to head, matching the models again.

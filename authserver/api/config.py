@@ -1,0 +1,71 @@
+"""The API service's settings, from environment variables, validated at start-up.
+
+| variable | default | meaning |
+|---|---|---|
+| `AUTHSERVER_ISSUER` | `http://127.0.0.1:5000` | the authorization server: tokens' `iss`, discovery, refresh forwarding |
+| `AUTHSERVER_API_AUDIENCE` | `http://127.0.0.1:5001` | the `aud` this API accepts |
+| `AUTHSERVER_REDIS_URL` | unset: `memory://` | rate-limit counters (Redis: shared by every worker) |
+| `AUTHSERVER_RATELIMIT_PREFIX` | `authserver-ratelimit` | prefix of the rate-limit keys in Redis |
+
+Separate from `authserver/settings.py` on purpose: the service must not import the server's code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit
+
+DEFAULT_ISSUER = "http://127.0.0.1:5000"
+DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
+DEFAULT_STORAGE = "memory://"
+DEFAULT_PREFIX = "authserver-ratelimit"
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+class ApiConfigError(ValueError):
+    """A setting has a bad value; the message names the variable and says why, in one line."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    issuer: str = DEFAULT_ISSUER
+    audience: str = DEFAULT_AUDIENCE
+    redis_url: str = DEFAULT_STORAGE  # memory:// when AUTHSERVER_REDIS_URL is unset
+    ratelimit_prefix: str = DEFAULT_PREFIX
+    max_body_bytes: int = 64 * 1024  # request bodies beyond this get 413
+    forward_timeout: float = 10.0  # seconds, for POST /v1/auth/refresh
+
+    def __post_init__(self) -> None:
+        _check_url("AUTHSERVER_ISSUER", self.issuer)
+        if not self.audience or self.audience != self.audience.strip():
+            raise ApiConfigError("AUTHSERVER_API_AUDIENCE must be a non-empty string without surrounding spaces")
+        if not self.redis_url.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ApiConfigError("AUTHSERVER_REDIS_URL must be a redis://host:port/db URL (unset: in-memory counters)")
+        if not _PREFIX.fullmatch(self.ratelimit_prefix):
+            raise ApiConfigError("AUTHSERVER_RATELIMIT_PREFIX must be 1-64 characters of letters, digits, _ . : -")
+
+    @property
+    def refresh_url(self) -> str:
+        return self.issuer.rstrip("/") + "/v1/auth/refresh"
+
+
+def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
+    env = os.environ if environ is None else environ
+    return ApiConfig(
+        issuer=env.get("AUTHSERVER_ISSUER") or DEFAULT_ISSUER,
+        audience=env.get("AUTHSERVER_API_AUDIENCE") or DEFAULT_AUDIENCE,
+        redis_url=env.get("AUTHSERVER_REDIS_URL") or DEFAULT_STORAGE,
+        ratelimit_prefix=env.get("AUTHSERVER_RATELIMIT_PREFIX") or DEFAULT_PREFIX,
+    )
+
+
+def _check_url(name: str, value: str) -> None:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ApiConfigError(f"{name} must be an http(s) URL without query or fragment, not {value!r}")

@@ -1,0 +1,111 @@
+"""The sample API service as a real process (`authserver api serve`, gunicorn, 2 workers, Redis
+counters) in front of the real authorization server (`authserver serve`, 2 workers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import requests
+
+from ..stores import delete_keys, require_redis, unique_prefix
+from .conftest import API_AUDIENCE
+from .processes import HOST, Server, _command, authserver_env, free_port, new_workspace, run_cli, running_server
+
+pytestmark = pytest.mark.e2e
+
+SCOPE = "read:users write:data"
+
+
+class ApiService(Server):
+    """`authserver api serve` on 127.0.0.1:<port>, awaited on /healthz and stopped by its PID."""
+
+    def start(self) -> None:
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                _command(["api", "serve", "--host", HOST, "--port", self.port, "--workers", self.workers]),
+                env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+            )
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory, e2e_database_url):
+    workspace = new_workspace(tmp_path_factory, e2e_database_url, "api-e2e", AUTHSERVER_API_AUDIENCE=API_AUDIENCE)
+    workspace.run("db", "upgrade")
+    workspace.run("keys", "generate")
+    client = json.loads(workspace.run("clients", "create", "--name", "API E2E", "--grant-type", "client_credentials",
+                                      "--scope", SCOPE))
+    with running_server(workspace, workers=2) as server:
+        server.client = (client["client_id"], client["client_secret"])
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(auth_server, tmp_path_factory):
+    redis_url = require_redis()
+    prefix = unique_prefix()
+    workdir = tmp_path_factory.mktemp("api-service")
+    service = ApiService(env=authserver_env(
+        AUTHSERVER_ISSUER=auth_server.base_url, AUTHSERVER_API_AUDIENCE=API_AUDIENCE,
+        AUTHSERVER_REDIS_URL=redis_url, AUTHSERVER_RATELIMIT_PREFIX=prefix,
+    ), cwd=workdir, port=free_port(), workers=2)
+    service.start()
+    try:
+        service.wait_until_healthy()
+        service.redis = (redis_url, prefix)
+        yield service
+    finally:
+        service.stop()
+        delete_keys(redis_url, prefix)
+
+
+def client_token(auth_server) -> str:
+    response = requests.post(auth_server.url("/oauth/token"), data={"grant_type": "client_credentials", "scope": SCOPE},
+                             auth=auth_server.client, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def test_a_token_from_the_server_is_accepted(auth_server, api):
+    token = client_token(auth_server)
+    response = requests.get(api.url("/v1/users/me"), headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == auth_server.client[0] and response.json()["plan"] == "free"
+    response = requests.post(api.url("/v1/data"), json={"k": "v"}, headers={"Authorization": f"Bearer {token}"},
+                             timeout=10)
+    assert response.status_code == 201 and response.json()["data"] == {"k": "v"}
+    assert requests.get(api.url("/v1/users"), timeout=10).status_code == 401
+
+
+def test_refresh_is_forwarded_to_the_server(auth_server, api):
+    body = {"refresh_token": "not-a-refresh-token"}
+    direct = requests.post(auth_server.url("/v1/auth/refresh"), json=body, auth=auth_server.client, timeout=10)
+    forwarded = requests.post(api.url("/v1/auth/refresh"), json=body, auth=auth_server.client, timeout=10)
+    assert (forwarded.status_code, forwarded.json(), forwarded.headers["Content-Type"]) == (
+        direct.status_code, direct.json(), direct.headers["Content-Type"])
+
+
+def test_the_free_burst_holds_across_both_workers(auth_server, api):
+    # A client_credentials token has no plan claim: it counts as free (50 requests a minute).
+    redis_url, prefix = api.redis
+    delete_keys(redis_url, prefix)  # start from zero, whatever other tests counted for this client
+    token = client_token(auth_server)
+    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}  # a fresh connection each
+    statuses = []
+    for _ in range(51):
+        response = requests.get(api.url("/v1/users"), headers=headers, timeout=10)
+        statuses.append(response.status_code)
+        assert all(name in response.headers for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                                         "X-RateLimit-Reset"))
+    assert statuses == [200] * 50 + [429]
+    assert response.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert int(response.headers["Retry-After"]) >= 1 and response.headers["X-RateLimit-Remaining"] == "0"
+    # The counters are the shared ones, in Redis under this run's prefix.
+    assert delete_keys(redis_url, prefix) > 0
+
+
+def test_several_workers_without_redis_refuse_to_start(tmp_path):
+    result = run_cli("api", "serve", "--port", free_port(), "--workers", "2", env=authserver_env(), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "AUTHSERVER_REDIS_URL" in result.stderr
