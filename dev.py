@@ -3,6 +3,7 @@
 
     python3 dev.py up      build .venv, migrate SQLite, make a signing key, a demo account and a
                            demo client (printed with a ready-to-open authorize URL), serve on :5000
+                           and run the sample API service on :5001
     python3 dev.py test    build .venv and run the whole test suite (extra arguments go to pytest)
 """
 
@@ -91,8 +92,29 @@ Demo client    client_id {demo['client_id']}
    curl -s -u '{demo['client_id']}:{demo['client_secret']}' http://127.0.0.1:5000/oauth/token \\
      -d grant_type=authorization_code -d redirect_uri={DEMO_REDIRECT_URI} \\
      -d code_verifier={verifier} -d code=PASTE_CODE_HERE
+4. Call the sample API (http://127.0.0.1:5001) with the access_token:
+   curl -s -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:5001/v1/users
+   (or get a token without a browser:
+   curl -s -u '{demo['client_id']}:{demo['client_secret']}' http://127.0.0.1:5000/oauth/token \\
+     -d grant_type=client_credentials -d scope=read:users)
 """, flush=True)
-    os.execv(BIN / "authserver", [str(BIN / "authserver"), "serve", "--host", "127.0.0.1", "--port", "5000"])
+    serve_stack()
+
+
+def serve_stack() -> None:
+    """The authorization server on :5000 in the foreground, the sample API on :5001 beside it;
+    when the server stops (Ctrl-C), the API is stopped by its PID."""
+    api = subprocess.Popen([BIN / "authserver", "api", "serve", "--host", "127.0.0.1", "--port", "5001"], cwd=ROOT)
+    try:
+        subprocess.run([BIN / "authserver", "serve", "--host", "127.0.0.1", "--port", "5000"], cwd=ROOT)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.terminate()
+        try:
+            api.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            api.kill()
 
 
 def test(pytest_args: list[str]) -> None:
