@@ -15,7 +15,7 @@ from .oauth.signing import TokenSigner
 from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
 from .storage.db import Database
-from .web import api_v1, auth_pages, health, oauth, rp_logout, token_management, userinfo, wellknown
+from .web import api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     for blueprint in (oauth.bp, token_management.bp, userinfo.bp, rp_logout.bp, wellknown.bp, auth_pages.bp,
-                      health.bp, api_v1.bp):
+                      health.bp, api_v1.bp, usage.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     app.after_request(_security_headers(settings))

@@ -14,7 +14,9 @@ Routes (JSON everywhere; every error is `{"error": {"code", "message", "status"}
 Per request on an authenticated route: authenticate (401/403, nothing counted), then the rate
 limit (429), then the view. The limit is counted per account (`sub`), with the token's `plan`
 (no plan, as in client_credentials tokens: free) and, for enterprise accounts, the custom limits
-of `Principal.rate_limits` when present. Every response of an authenticated route that got past
+of `Principal.rate_limits` when present. A request the limiter lets through is counted for usage
+metering (`UsageMeter`, per account, credential and hour) when AUTHSERVER_API_CLIENT_ID and
+AUTHSERVER_API_CLIENT_SECRET are set. Every response of an authenticated route that got past
 authentication carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
 """
 
@@ -36,6 +38,7 @@ from ..resource import TokenVerifier
 from ..resource.flask import ResourceAuth, current_principal, require_auth
 from ..resource.ratelimit import PlanLimits, RateLimiter
 from .config import ApiConfig, load_api_config
+from .usage import UsageMeter
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class ApiState:
     config: ApiConfig
     verifier: TokenVerifier
     limiter: RateLimiter
+    meter: UsageMeter | None = None  # None: metering is off
 
 
 def create_api_app(config: ApiConfig | None = None) -> Flask:
@@ -68,7 +72,12 @@ def create_api_app(config: ApiConfig | None = None) -> Flask:
     verifier = TokenVerifier(config.issuer, config.audience)
     ResourceAuth(app, verifier)
     limiter = RateLimiter(config.redis_url, key_prefix=config.ratelimit_prefix)
-    app.extensions[EXTENSION] = ApiState(config, verifier, limiter)
+    meter = None
+    if config.metering:
+        meter = UsageMeter(config.usage_url, config.client_id, config.client_secret, config.usage_flush_seconds)
+    else:
+        log.warning("usage metering is off: AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are unset")
+    app.extensions[EXTENSION] = ApiState(config, verifier, limiter, meter)
 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -127,6 +136,9 @@ def protected(*scopes: str):
             g.rate_limit_headers = result.headers
             if not result.allowed:
                 return error_response("RATE_LIMIT_EXCEEDED", result.body["error"]["message"], 429)
+            meter = api_state().meter
+            if meter is not None:
+                meter.count(principal.subject, principal.credential_id)
             return view(*args, **kwargs)
 
         return require_auth(*scopes)(rate_limited)

@@ -6,6 +6,9 @@
 | `AUTHSERVER_API_AUDIENCE` | `http://127.0.0.1:5001` | the `aud` this API accepts |
 | `AUTHSERVER_REDIS_URL` | unset: `memory://` | rate-limit counters (Redis: shared by every worker) |
 | `AUTHSERVER_RATELIMIT_PREFIX` | `authserver-ratelimit` | prefix of the rate-limit keys in Redis |
+| `AUTHSERVER_API_CLIENT_ID` | unset | this service's own OAuth client (confidential, `client_credentials` grant), which reports usage counts; unset: no metering |
+| `AUTHSERVER_API_CLIENT_SECRET` | unset | that client's secret; set both or neither |
+| `AUTHSERVER_USAGE_FLUSH_SECONDS` | `10` | how often each worker sends its usage counts (0.1-3600) |
 
 Separate from `authserver/settings.py` on purpose: the service must not import the server's code.
 """
@@ -22,6 +25,8 @@ DEFAULT_ISSUER = "http://127.0.0.1:5000"
 DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
 DEFAULT_STORAGE = "memory://"
 DEFAULT_PREFIX = "authserver-ratelimit"
+DEFAULT_FLUSH_SECONDS = 10.0
+MIN_FLUSH_SECONDS, MAX_FLUSH_SECONDS = 0.1, 3600.0
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
@@ -37,6 +42,9 @@ class ApiConfig:
     ratelimit_prefix: str = DEFAULT_PREFIX
     max_body_bytes: int = 64 * 1024  # request bodies beyond this get 413
     forward_timeout: float = 10.0  # seconds, for POST /v1/auth/refresh
+    client_id: str | None = None  # usage metering is on when both are set
+    client_secret: str | None = None
+    usage_flush_seconds: float = DEFAULT_FLUSH_SECONDS
 
     def __post_init__(self) -> None:
         _check_url("AUTHSERVER_ISSUER", self.issuer)
@@ -46,6 +54,18 @@ class ApiConfig:
             raise ApiConfigError("AUTHSERVER_REDIS_URL must be a redis://host:port/db URL (unset: in-memory counters)")
         if not _PREFIX.fullmatch(self.ratelimit_prefix):
             raise ApiConfigError("AUTHSERVER_RATELIMIT_PREFIX must be 1-64 characters of letters, digits, _ . : -")
+        if bool(self.client_id) != bool(self.client_secret):
+            raise ApiConfigError("AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET must be set together (or neither: no metering)")
+        if not MIN_FLUSH_SECONDS <= self.usage_flush_seconds <= MAX_FLUSH_SECONDS:
+            raise ApiConfigError(f"AUTHSERVER_USAGE_FLUSH_SECONDS must be from {MIN_FLUSH_SECONDS} to {MAX_FLUSH_SECONDS} seconds")
+
+    @property
+    def metering(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+    @property
+    def usage_url(self) -> str:
+        return self.issuer.rstrip("/") + "/v1/usage"
 
     @property
     def refresh_url(self) -> str:
@@ -59,7 +79,22 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         audience=env.get("AUTHSERVER_API_AUDIENCE") or DEFAULT_AUDIENCE,
         redis_url=env.get("AUTHSERVER_REDIS_URL") or DEFAULT_STORAGE,
         ratelimit_prefix=env.get("AUTHSERVER_RATELIMIT_PREFIX") or DEFAULT_PREFIX,
+        client_id=env.get("AUTHSERVER_API_CLIENT_ID") or None,
+        client_secret=env.get("AUTHSERVER_API_CLIENT_SECRET") or None,
+        usage_flush_seconds=_seconds("AUTHSERVER_USAGE_FLUSH_SECONDS", env.get("AUTHSERVER_USAGE_FLUSH_SECONDS")),
     )
+
+
+def _seconds(name: str, value: str | None) -> float:
+    if not value:
+        return DEFAULT_FLUSH_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ApiConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if seconds != seconds:  # NaN
+        raise ApiConfigError(f"{name} must be a number of seconds, not {value!r}")
+    return seconds
 
 
 def _check_url(name: str, value: str) -> None:

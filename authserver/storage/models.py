@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     MetaData,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -225,3 +226,27 @@ class RevokedAccessToken(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class UsageCount(Base):
+    """Requests a resource service counted for one account, with one credential (API key id or
+    OAuth client_id), in one hour (epoch seconds at the start of the hour)."""
+
+    __tablename__ = "usage_counts"
+    __table_args__ = (UniqueConstraint("account", "credential", "hour", name="uq_usage_counts_account_credential_hour"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    credential: Mapped[str] = mapped_column(String(64))
+    hour: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(BigInteger)  # sums of many batches can pass 2^31
+
+
+class UsageBatch(Base):
+    """Batch ids already applied: a resource service retries a batch until acknowledged, and a
+    batch seen again adds nothing."""
+
+    __tablename__ = "usage_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[int] = mapped_column(Integer, index=True)
