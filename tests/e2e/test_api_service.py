@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
+import jwt
 import pytest
 import requests
 
@@ -16,6 +18,7 @@ from .processes import HOST, Server, _command, authserver_env, free_port, new_wo
 pytestmark = pytest.mark.e2e
 
 SCOPE = "read:users write:data"
+KEY_RELOAD_SECONDS = 1  # the server's AUTHSERVER_KEY_RELOAD_SECONDS: short, so rotation tests wait little
 
 
 class ApiService(Server):
@@ -31,13 +34,16 @@ class ApiService(Server):
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory, e2e_database_url):
-    workspace = new_workspace(tmp_path_factory, e2e_database_url, "api-e2e", AUTHSERVER_API_AUDIENCE=API_AUDIENCE)
+    workspace = new_workspace(tmp_path_factory, e2e_database_url, "api-e2e", AUTHSERVER_API_AUDIENCE=API_AUDIENCE,
+                              AUTHSERVER_KEY_RELOAD_SECONDS=str(KEY_RELOAD_SECONDS))
     workspace.run("db", "upgrade")
-    workspace.run("keys", "generate")
+    workspace.run("keys", "generate")  # the active key
+    workspace.run("keys", "generate")  # the next one, published before the API first fetches the JWKS
     client = json.loads(workspace.run("clients", "create", "--name", "API E2E", "--grant-type", "client_credentials",
                                       "--scope", SCOPE))
     with running_server(workspace, workers=2) as server:
         server.client = (client["client_id"], client["client_secret"])
+        server.workspace = workspace
         yield server
 
 
@@ -62,7 +68,7 @@ def api(auth_server, tmp_path_factory):
 
 def client_token(auth_server) -> str:
     response = requests.post(auth_server.url("/oauth/token"), data={"grant_type": "client_credentials", "scope": SCOPE},
-                             auth=auth_server.client, timeout=10)
+                             auth=auth_server.client, headers={"Connection": "close"}, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
@@ -103,6 +109,41 @@ def test_the_free_burst_holds_across_both_workers(auth_server, api):
     assert int(response.headers["Retry-After"]) >= 1 and response.headers["X-RateLimit-Remaining"] == "0"
     # The counters are the shared ones, in Redis under this run's prefix.
     assert delete_keys(redis_url, prefix) > 0
+
+
+def test_tokens_signed_after_a_key_rotation_are_accepted_without_restarting_the_api(auth_server, api):
+    redis_url, prefix = api.redis
+    delete_keys(redis_url, prefix)  # this test's requests stay far below the burst
+    before = client_token(auth_server)
+    assert all(status == 200 for status in api_statuses(api, before, times=6))  # both workers cache the JWKS
+
+    # The published next key starts signing. --force: the rule that a next key must have been
+    # published for the JWKS cache lifetime is for production; here the API fetched it at start.
+    auth_server.workspace.run("keys", "rotate", "--force")
+    after = token_signed_by_another_key(auth_server, jwt.get_unverified_header(before)["kid"])
+
+    # The API already holds the new key from its cached JWKS; the earlier token stays valid (its
+    # key is published as retired).
+    assert api_statuses(api, after, times=6) == [200] * 6
+    assert api_statuses(api, before, times=2) == [200] * 2
+    delete_keys(redis_url, prefix)
+
+
+def api_statuses(api, token: str, times: int) -> list[int]:
+    """GET /v1/users `times` times, each on a fresh connection, so both API workers answer."""
+    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+    return [requests.get(api.url("/v1/users"), headers=headers, timeout=10).status_code for _ in range(times)]
+
+
+def token_signed_by_another_key(auth_server, old_kid: str) -> str:
+    """A token from the server once every worker has picked up the rotation (within the reload interval)."""
+    deadline = time.monotonic() + 10 * KEY_RELOAD_SECONDS + 5
+    while True:
+        tokens = [client_token(auth_server) for _ in range(4)]  # fresh connections: both workers
+        if all(jwt.get_unverified_header(token)["kid"] != old_kid for token in tokens):
+            return tokens[-1]
+        assert time.monotonic() < deadline, "the server kept signing with the old key"
+        time.sleep(0.2)
 
 
 def test_several_workers_without_redis_refuse_to_start(tmp_path):
