@@ -21,7 +21,7 @@ import redis
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
-def _unavailable(message: str) -> None:
+def unavailable(message: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -38,7 +38,7 @@ def require_redis() -> str:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis at {url} is unreachable: {exc}")
+        unavailable(f"Redis at {url} is unreachable: {exc}")
     finally:
         client.close()
     return url
@@ -69,7 +69,7 @@ class RedisServer:
     def __init__(self, port: int | None = None) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            _unavailable("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
@@ -92,7 +92,7 @@ class RedisServer:
                 except redis.RedisError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
                         self.stop()
-                        _unavailable(f"redis-server did not start on port {self.port}")
+                        unavailable(f"redis-server did not start on port {self.port}")
                     time.sleep(0.05)
         finally:
             client.close()

@@ -4,14 +4,17 @@ counters) in front of the real authorization server (`authserver serve`, 2 worke
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import jwt
 import pytest
 import requests
 
-from ..stores import delete_keys, require_redis, unique_prefix
+from ..stores import delete_keys, require_redis, unavailable, unique_prefix
 from .conftest import API_AUDIENCE
 from .processes import HOST, Server, _command, authserver_env, free_port, new_workspace, run_cli, running_server
 
@@ -144,6 +147,26 @@ def token_signed_by_another_key(auth_server, old_kid: str) -> str:
             return tokens[-1]
         assert time.monotonic() < deadline, "the server kept signing with the old key"
         time.sleep(0.2)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+README_EXAMPLES = {"curl": ["bash", "examples/quickstart.sh"], "javascript": ["node", "examples/quickstart.mjs"]}
+
+
+@pytest.mark.parametrize("command", README_EXAMPLES.values(), ids=README_EXAMPLES.keys())
+def test_the_readme_quick_start_examples_work_against_the_api(auth_server, api, command):
+    program, example = command
+    assert (ROOT / example).read_text() in (ROOT / "README.md").read_text(), f"the README does not show {example}"
+    if shutil.which(program) is None:
+        unavailable(f"{program} is not installed")
+    client_id, client_secret = auth_server.client
+    env = {**os.environ, "AUTH": auth_server.base_url, "API": api.base_url,
+           "CLIENT_ID": client_id, "CLIENT_SECRET": client_secret}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    users = json.loads(result.stdout.strip().splitlines()[-1])
+    users = users["data"] if isinstance(users, dict) else users
+    assert [user["id"] for user in users] == [client_id]
 
 
 def test_several_workers_without_redis_refuse_to_start(tmp_path):
