@@ -15,12 +15,16 @@ import pytest
 import requests
 
 from ..stores import delete_keys, require_redis, unavailable, unique_prefix
+from .by_hand import user_tokens
 from .conftest import API_AUDIENCE
 from .processes import HOST, Server, _command, authserver_env, free_port, new_workspace, run_cli, running_server
 
 pytestmark = pytest.mark.e2e
 
 SCOPE = "read:users write:data"
+USER_APP_REDIRECT_URI = "https://app.example.com/callback"
+EMAIL, PASSWORD = "ada@example.com", "e2e usage metering passphrase"
+USAGE_FLUSH_SECONDS = 0.5  # the API's AUTHSERVER_USAGE_FLUSH_SECONDS: short, so the test waits little
 KEY_RELOAD_SECONDS = 1  # the server's AUTHSERVER_KEY_RELOAD_SECONDS: short, so rotation tests wait little
 
 
@@ -44,8 +48,12 @@ def auth_server(tmp_path_factory, e2e_database_url):
     workspace.run("keys", "generate")  # the next one, published before the API first fetches the JWKS
     client = json.loads(workspace.run("clients", "create", "--name", "API E2E", "--grant-type", "client_credentials",
                                       "--scope", SCOPE))
+    app = json.loads(workspace.run("clients", "create", "--name", "User App", "--redirect-uri", USER_APP_REDIRECT_URI,
+                                   "--grant-type", "authorization_code", "--scope", SCOPE))
+    workspace.run("users", "create", "--email", EMAIL, "--name", "Ada", "--password-stdin", stdin=PASSWORD + "\n")
     with running_server(workspace, workers=2) as server:
         server.client = (client["client_id"], client["client_secret"])
+        server.user_app = (app["client_id"], app["client_secret"])
         server.workspace = workspace
         yield server
 
@@ -58,6 +66,9 @@ def api(auth_server, tmp_path_factory):
     service = ApiService(env=authserver_env(
         AUTHSERVER_ISSUER=auth_server.base_url, AUTHSERVER_API_AUDIENCE=API_AUDIENCE,
         AUTHSERVER_REDIS_URL=redis_url, AUTHSERVER_RATELIMIT_PREFIX=prefix,
+        # The service's own client, to report usage (the API E2E client doubles as it here).
+        AUTHSERVER_API_CLIENT_ID=auth_server.client[0], AUTHSERVER_API_CLIENT_SECRET=auth_server.client[1],
+        AUTHSERVER_USAGE_FLUSH_SECONDS=str(USAGE_FLUSH_SECONDS),
     ), cwd=workdir, port=free_port(), workers=2)
     service.start()
     try:
@@ -147,6 +158,26 @@ def token_signed_by_another_key(auth_server, old_kid: str) -> str:
             return tokens[-1]
         assert time.monotonic() < deadline, "the server kept signing with the old key"
         time.sleep(0.2)
+
+
+def test_usage_counted_by_the_api_shows_up_on_the_server(auth_server, api):
+    tokens = user_tokens(auth_server, client=auth_server.user_app, redirect_uri=USER_APP_REDIRECT_URI,
+                         email=EMAIL, password=PASSWORD, scope=SCOPE)
+    assert api_statuses(api, tokens["access_token"], times=3) == [200] * 3  # both workers, each metering
+
+    deadline = time.monotonic() + 20 * USAGE_FLUSH_SECONDS + 5
+    while (counted := this_hour_usage(auth_server, tokens["access_token"]))["count"] < 3:
+        assert time.monotonic() < deadline, f"the server has {counted}"
+        time.sleep(USAGE_FLUSH_SECONDS)
+    assert counted["count"] == 3 and counted["by_credential"] == {auth_server.user_app[0]: 3}
+
+
+def this_hour_usage(auth_server, access_token: str) -> dict:
+    """The last hourly entry of the account's GET /v1/usage on the server."""
+    response = requests.get(auth_server.url("/v1/usage"), headers={"Authorization": f"Bearer {access_token}"},
+                            timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["hourly"][-1]
 
 
 ROOT = Path(__file__).resolve().parents[2]

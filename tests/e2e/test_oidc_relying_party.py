@@ -22,7 +22,7 @@ from idpyoidc.message.oauth2 import is_error_message
 from .rp_fixtures import (  # noqa: F401 (fixtures)
     CLIENT_NAME, EMAIL, HTTP_TIMEOUT, NAME, PASSWORD, SCOPES, new_relying_party, rp_deployment, rp_server,
 )
-from .test_browser_flow import query_of, redirect_location, the_form
+from .by_hand import query_of, redirect_location, the_form
 
 pytestmark = pytest.mark.e2e
 
