@@ -51,21 +51,32 @@ def authserver(*args: str, stdin: str | None = None) -> str:
 
 
 def demo_credentials() -> dict:
-    """Create the demo account and client once; later runs reuse them."""
-    if DEMO_FILE.exists():
-        return json.loads(DEMO_FILE.read_text())
-    password = secrets.token_urlsafe(12)
-    user = json.loads(authserver("users", "create", "--email", "demo@example.com", "--name", "Demo User",
-                                 "--password-stdin", "--plan", "pro", stdin=password + "\n"))
-    client = json.loads(authserver("clients", "create", "--name", "Demo App", "--redirect-uri", DEMO_REDIRECT_URI,
-                                   "--grant-type", "authorization_code", "refresh_token", "client_credentials",
-                                   "--scope", DEMO_SCOPE))
-    demo = {"email": user["email"], "password": password, "user_id": user["id"],
-            "client_id": client["client_id"], "client_secret": client["client_secret"]}
-    fd = os.open(DEMO_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(demo, handle, indent=2)
+    """Create the demo account, the demo client and the sample API service's own client once;
+    later runs reuse them (and add what an older instance/demo.json lacks)."""
+    demo = json.loads(DEMO_FILE.read_text()) if DEMO_FILE.exists() else {}
+    if "client_id" not in demo:
+        password = secrets.token_urlsafe(12)
+        user = json.loads(authserver("users", "create", "--email", "demo@example.com", "--name", "Demo User",
+                                     "--password-stdin", "--plan", "pro", stdin=password + "\n"))
+        client = json.loads(authserver("clients", "create", "--name", "Demo App", "--redirect-uri", DEMO_REDIRECT_URI,
+                                       "--grant-type", "authorization_code", "refresh_token", "client_credentials",
+                                       "--scope", DEMO_SCOPE))
+        demo.update(email=user["email"], password=password, user_id=user["id"],
+                    client_id=client["client_id"], client_secret=client["client_secret"])
+    if "api_client_id" not in demo:
+        # The API service's own confidential client: it reports usage and introspects API keys.
+        service = json.loads(authserver("clients", "create", "--name", "Sample API service",
+                                        "--grant-type", "client_credentials", "--scope", "read:users"))
+        demo.update(api_client_id=service["client_id"], api_client_secret=service["client_secret"])
+        write_private(DEMO_FILE, json.dumps(demo, indent=2))
     return demo
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (mode 0600 from the start, never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def up() -> None:
@@ -98,13 +109,16 @@ Demo client    client_id {demo['client_id']}
    curl -s -u '{demo['client_id']}:{demo['client_secret']}' http://127.0.0.1:5000/oauth/token \\
      -d grant_type=client_credentials -d scope=read:users)
 """, flush=True)
-    serve_stack()
+    serve_stack(demo)
 
 
-def serve_stack() -> None:
-    """The authorization server on :5000 in the foreground, the sample API on :5001 beside it;
-    when the server stops (Ctrl-C), the API is stopped by its PID."""
-    api = subprocess.Popen([BIN / "authserver", "api", "serve", "--host", "127.0.0.1", "--port", "5001"], cwd=ROOT)
+def serve_stack(demo: dict) -> None:
+    """The authorization server on :5000 in the foreground, the sample API on :5001 beside it with
+    its own client credentials; when the server stops (Ctrl-C), the API is stopped by its PID."""
+    api_env = {**os.environ, "AUTHSERVER_API_CLIENT_ID": demo["api_client_id"],
+               "AUTHSERVER_API_CLIENT_SECRET": demo["api_client_secret"]}
+    api = subprocess.Popen([BIN / "authserver", "api", "serve", "--host", "127.0.0.1", "--port", "5001"], cwd=ROOT,
+                           env=api_env)
     try:
         subprocess.run([BIN / "authserver", "serve", "--host", "127.0.0.1", "--port", "5000"], cwd=ROOT)
     except KeyboardInterrupt:
