@@ -15,7 +15,9 @@ from .oauth.signing import TokenSigner
 from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
 from .storage.db import Database
-from .web import api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
+from .web import csp, dashboard, sign_in_limits, signup
+from .web import apps_api, dashboard_api_keys, dashboard_apps, dashboard_authorized_apps, dashboard_usage, openapi
+from .web import api_keys, api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,9 +47,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     for blueprint in (oauth.bp, token_management.bp, userinfo.bp, rp_logout.bp, wellknown.bp, auth_pages.bp,
-                      health.bp, api_v1.bp, usage.bp):
+                      health.bp, api_v1.bp, usage.bp, api_keys.bp, signup.bp, dashboard.bp,
+                      dashboard_usage.bp, dashboard_authorized_apps.bp, dashboard_api_keys.bp,
+                      apps_api.bp, dashboard_apps.bp, openapi.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    sign_in_limits.init_app(app, settings)
     app.after_request(_security_headers(settings))
     return app
 
@@ -77,10 +82,7 @@ def _security_headers(settings: Settings):
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        )
+        headers.setdefault("Content-Security-Policy", csp.content_security_policy())
         headers.setdefault("Cache-Control", "no-store")
         if settings.is_https:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")

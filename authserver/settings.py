@@ -33,6 +33,8 @@ class Settings:
     key_size: int
     key_reload_seconds: int
     key_rotation_days: int
+    # Shared store for login and sign-up throttling; None: each process counts in its own memory.
+    redis_url: str | None = None
 
     @property
     def is_https(self) -> bool:
@@ -90,6 +92,7 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         key_reload_seconds=_int("AUTHSERVER_KEY_RELOAD_SECONDS", raw["key_reload_seconds"], 1, 60),
         # 0: rotate only with `authserver keys rotate`.
         key_rotation_days=_int("AUTHSERVER_KEY_ROTATION_DAYS", raw["key_rotation_days"], 0, 3650),
+        redis_url=_redis_url(raw.get("redis_url")),
     )
     _check_database_url(settings.database_url)
     return settings
@@ -147,6 +150,30 @@ def _absolute_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name}: must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+REDIS_URL_SHAPE = "must be redis://host:port/db, rediss://host:port/db or redis+unix:///path/to/socket"
+
+
+def _redis_url(value: str | None) -> str | None:
+    """redis://[user:password@]host[:port][/db], rediss://… (TLS) or redis+unix:///path; unset or
+    empty is None. The message never repeats the URL: it may hold a password."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise SettingsError(f"AUTHSERVER_REDIS_URL: {REDIS_URL_SHAPE}") from None
+    database = parts.path.strip("/")
+    if parts.scheme == "redis+unix":
+        usable = bool(parts.path)
+    else:
+        usable = parts.scheme in REDIS_SCHEMES and bool(parts.hostname) and (not database or database.isdigit())
+    if not usable or parts.fragment:
+        raise SettingsError(f"AUTHSERVER_REDIS_URL: {REDIS_URL_SHAPE}")
     return value
 
 

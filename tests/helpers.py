@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .conftest import PASSWORD, REDIRECT_URI
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+ACCOUNT_EMAIL = re.compile(r'class="account-email"[^>]*>([^<]+)<')
 
 
 def csrf_token(html: str) -> str:
     match = CSRF_FIELD.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def signed_in_as(client) -> str | None:
+    """The email this browser is signed in as, from the dashboard's top bar; None when it is not
+    signed in (the dashboard then sends it to the sign-in page)."""
+    page = client.get("/dashboard")
+    if page.status_code == 302:
+        return None
+    assert page.status_code == 200, page.status_code
+    match = ACCOUNT_EMAIL.search(page.get_data(as_text=True))
+    assert match, "the dashboard shows no account"
+    return html.unescape(match.group(1))
 
 
 def login(client, email: str, password: str = PASSWORD, next_url: str | None = None):

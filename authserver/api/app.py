@@ -5,18 +5,24 @@ Routes (JSON everywhere; every error is `{"error": {"code", "message", "status"}
 - `GET /v1/users` (scope `read:users`): the users the caller may see. This sample has no user
   database, so that is the token's own account: `{"data": [{"id", "type", "plan", "name",
   "email"}], "has_more": false, "total": 1}`.
-- `GET /v1/users/me` (any valid token): `{"id", "type", "plan", "scopes", "client_id", "name", "email"}`.
+- `GET /v1/users/me` (any valid token or API key): `{"id", "type", "plan", "scopes", "client_id",
+  "key_id", "name", "email"}`; `client_id` is null for an API key, `key_id` null for a token.
 - `POST /v1/data` (scope `write:data`): a JSON object in, 201 with `{"id": "data_…", "owner",
   "created_at", "data": <the object>}` out; anything but a JSON object is 400 INVALID_REQUEST.
 - `POST /v1/auth/refresh`: forwarded unchanged to the authorization server (see `forward_refresh`).
 - `GET /healthz`: `{"status": "ok"}`, no authentication.
 
-Per request on an authenticated route: authenticate (401/403, nothing counted), then the rate
+Credentials: JWT access tokens, and API keys (`Authorization: Bearer tdk_…`) when
+AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are set (the keys are introspected with
+that client and cached for AUTHSERVER_API_KEY_CACHE_SECONDS; without it, keys get 401
+INVALID_API_KEY). If the authorization server cannot check a key: 503 SERVICE_UNAVAILABLE.
+
+Per request on an authenticated route: authenticate (401/403/503, nothing counted), then the rate
 limit (429), then the view. The limit is counted per account (`sub`), with the token's `plan`
 (no plan, as in client_credentials tokens: free) and, for enterprise accounts, the custom limits
 of `Principal.rate_limits` when present. A request the limiter lets through is counted for usage
-metering (`UsageMeter`, per account, credential and hour) when AUTHSERVER_API_CLIENT_ID and
-AUTHSERVER_API_CLIENT_SECRET are set. Every response of an authenticated route that got past
+metering (`UsageMeter`, per account, credential and hour: the client_id of a token, the key_id
+of an API key) when AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are set. Every response of an authenticated route that got past
 authentication carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
 """
 
@@ -34,7 +40,7 @@ from datetime import datetime, timezone
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..resource import TokenVerifier
+from ..resource import APIKeyVerifier, TokenVerifier
 from ..resource.flask import ResourceAuth, current_principal, require_auth
 from ..resource.ratelimit import PlanLimits, RateLimiter
 from .config import ApiConfig, load_api_config
@@ -61,6 +67,7 @@ class ApiState:
     verifier: TokenVerifier
     limiter: RateLimiter
     meter: UsageMeter | None = None  # None: metering is off
+    api_keys: APIKeyVerifier | None = None  # None: API keys are refused
 
 
 def create_api_app(config: ApiConfig | None = None) -> Flask:
@@ -70,14 +77,18 @@ def create_api_app(config: ApiConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False
     verifier = TokenVerifier(config.issuer, config.audience)
-    ResourceAuth(app, verifier)
     limiter = RateLimiter(config.redis_url, key_prefix=config.ratelimit_prefix)
-    meter = None
-    if config.metering:
+    meter = api_keys = None
+    if config.metering:  # the service's own client: it reports usage and introspects API keys
         meter = UsageMeter(config.usage_url, config.client_id, config.client_secret, config.usage_flush_seconds)
+        api_keys = APIKeyVerifier.from_discovery(verifier.keys, config.client_id, config.client_secret,
+                                                 ttl=config.api_key_cache_seconds,
+                                                 negative_ttl=config.api_key_cache_seconds)
     else:
-        log.warning("usage metering is off: AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are unset")
-    app.extensions[EXTENSION] = ApiState(config, verifier, limiter, meter)
+        log.warning("usage metering is off and API keys are refused: "
+                    "AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are unset")
+    ResourceAuth(app, verifier, api_keys)
+    app.extensions[EXTENSION] = ApiState(config, verifier, limiter, meter, api_keys)
 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -197,8 +208,9 @@ def list_users():
 def me():
     principal = current_principal()
     user = _user(principal)
+    key_id = principal.credential_id if principal.claims.get("token_type") == "api_key" else None
     return {"id": user["id"], "type": user["type"], "plan": user["plan"], "scopes": list(principal.scopes),
-            "client_id": principal.client_id, "name": user["name"], "email": user["email"]}
+            "client_id": principal.client_id, "key_id": key_id, "name": user["name"], "email": user["email"]}
 
 
 @protected("write:data")

@@ -6,9 +6,10 @@
 | `AUTHSERVER_API_AUDIENCE` | `http://127.0.0.1:5001` | the `aud` this API accepts |
 | `AUTHSERVER_REDIS_URL` | unset: `memory://` | rate-limit counters (Redis: shared by every worker) |
 | `AUTHSERVER_RATELIMIT_PREFIX` | `authserver-ratelimit` | prefix of the rate-limit keys in Redis |
-| `AUTHSERVER_API_CLIENT_ID` | unset | this service's own OAuth client (confidential, `client_credentials` grant), which reports usage counts; unset: no metering |
+| `AUTHSERVER_API_CLIENT_ID` | unset | this service's own OAuth client (confidential, `client_credentials` grant), which reports usage counts and introspects API keys; unset: no metering, no API keys |
 | `AUTHSERVER_API_CLIENT_SECRET` | unset | that client's secret; set both or neither |
 | `AUTHSERVER_USAGE_FLUSH_SECONDS` | `10` | how often each worker sends its usage counts (0.1-3600) |
+| `AUTHSERVER_API_KEY_CACHE_SECONDS` | `30` | how long each worker trusts the server's answer about an API key (0-3600; 0: ask every time): a revoked key is accepted for at most this long |
 
 Separate from `authserver/settings.py` on purpose: the service must not import the server's code.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ DEFAULT_STORAGE = "memory://"
 DEFAULT_PREFIX = "authserver-ratelimit"
 DEFAULT_FLUSH_SECONDS = 10.0
 MIN_FLUSH_SECONDS, MAX_FLUSH_SECONDS = 0.1, 3600.0
+DEFAULT_KEY_CACHE_SECONDS = 30.0
+MAX_KEY_CACHE_SECONDS = 3600.0
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
@@ -42,9 +45,10 @@ class ApiConfig:
     ratelimit_prefix: str = DEFAULT_PREFIX
     max_body_bytes: int = 64 * 1024  # request bodies beyond this get 413
     forward_timeout: float = 10.0  # seconds, for POST /v1/auth/refresh
-    client_id: str | None = None  # usage metering is on when both are set
-    client_secret: str | None = None
+    client_id: str | None = None  # usage metering and API keys are on when both are set
+    client_secret: str | None = field(default=None, repr=False)
     usage_flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    api_key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS
 
     def __post_init__(self) -> None:
         _check_url("AUTHSERVER_ISSUER", self.issuer)
@@ -58,6 +62,8 @@ class ApiConfig:
             raise ApiConfigError("AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET must be set together (or neither: no metering)")
         if not MIN_FLUSH_SECONDS <= self.usage_flush_seconds <= MAX_FLUSH_SECONDS:
             raise ApiConfigError(f"AUTHSERVER_USAGE_FLUSH_SECONDS must be from {MIN_FLUSH_SECONDS} to {MAX_FLUSH_SECONDS} seconds")
+        if not 0 <= self.api_key_cache_seconds <= MAX_KEY_CACHE_SECONDS:
+            raise ApiConfigError(f"AUTHSERVER_API_KEY_CACHE_SECONDS must be from 0 to {MAX_KEY_CACHE_SECONDS} seconds")
 
     @property
     def metering(self) -> bool:
@@ -81,13 +87,16 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
         ratelimit_prefix=env.get("AUTHSERVER_RATELIMIT_PREFIX") or DEFAULT_PREFIX,
         client_id=env.get("AUTHSERVER_API_CLIENT_ID") or None,
         client_secret=env.get("AUTHSERVER_API_CLIENT_SECRET") or None,
-        usage_flush_seconds=_seconds("AUTHSERVER_USAGE_FLUSH_SECONDS", env.get("AUTHSERVER_USAGE_FLUSH_SECONDS")),
+        usage_flush_seconds=_seconds("AUTHSERVER_USAGE_FLUSH_SECONDS", env.get("AUTHSERVER_USAGE_FLUSH_SECONDS"),
+                                     DEFAULT_FLUSH_SECONDS),
+        api_key_cache_seconds=_seconds("AUTHSERVER_API_KEY_CACHE_SECONDS", env.get("AUTHSERVER_API_KEY_CACHE_SECONDS"),
+                                       DEFAULT_KEY_CACHE_SECONDS),
     )
 
 
-def _seconds(name: str, value: str | None) -> float:
+def _seconds(name: str, value: str | None, default: float) -> float:
     if not value:
-        return DEFAULT_FLUSH_SECONDS
+        return default
     try:
         seconds = float(value)
     except ValueError:

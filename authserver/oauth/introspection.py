@@ -5,19 +5,24 @@
 - A token is active only if it would be accepted right now: an access token that verifies (our
   signature, `at+jwt`, issuer, audience, not expired, not on the deny list) and whose client and
   user are still enabled; a refresh token that is neither revoked, rotated nor expired, of an
-  enabled user. Everything else, unknown tokens included, is `{"active": false}` and nothing more
-  (§2.2: the response MUST NOT say why).
+  enabled user; an API key that is neither revoked nor expired (a rotated key until its grace
+  period ends), of an enabled user. Everything else, unknown tokens included, is
+  `{"active": false}` and nothing more (§2.2: the response MUST NOT say why).
 - Who may see what (§4, the server MAY limit it): any authenticated confidential client may
-  introspect access tokens (resource services check tokens issued to other clients; the claims
-  are in the JWT anyway); a refresh token only by the client it was issued to (resource services
-  never receive refresh tokens).
+  introspect access tokens and API keys (resource services check tokens issued to other clients,
+  and the keys their callers send); a refresh token only by the client it was issued to
+  (resource services never receive refresh tokens).
+- An API key is described as `{"active": true, "token_type": "api_key", "scope", "sub" (the
+  owner's public id), "key_id", "iss", "iat" (created), "exp" (only if it expires), "plan",
+  "username", "rate_limits"?}`, without `client_id`: no client holds it. An active answer counts
+  as a use of the key (`last_used_at`, written in batches).
 - The answer describes the present: `plan`, `username` and `rate_limits` (an enterprise
   account's custom limits, shaped as the access-token claim; absent otherwise) are the account's
   current ones, not the values the access token was minted with.
-- `token_type_hint` only orders the search (§2.1), as at revocation.
+- `token_type_hint` (`access_token`, `refresh_token`, `api_key`) only orders the search (§2.1),
+  as at revocation.
 
-Token types are looked up through `lookups`, one entry per type; another type (API keys) is one
-more entry there.
+Token types are looked up through `lookups`, one entry per type.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
 
-from ..storage import clients, refresh_tokens, users
+from ..storage import api_keys, clients, refresh_tokens, users
 from .bearer import InvalidAccessToken
 from .grants import CLIENT_AUTH_METHODS
 from .revocation import in_hint_order, require_token
@@ -37,7 +42,12 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
     def authenticate_token(self, request, client):
         """The active token's description, if `client` may see it; else None."""
         token = require_token(request)
-        lookups = {"access_token": self._access_token, "refresh_token": self._refresh_token}
+        lookups = {
+            # First without a hint: anything not shaped like a key is refused without a lookup.
+            "api_key": self._api_key,
+            "access_token": self._access_token,
+            "refresh_token": self._refresh_token,
+        }
         for lookup in in_hint_order(lookups, request.form.get("token_type_hint")):
             described = lookup(token, client)
             if described is not None:
@@ -92,6 +102,23 @@ class IntrospectionEndpoint(BaseIntrospectionEndpoint):
             "exp": row.expires_at,
             **_account(user),
         }
+
+    def _api_key(self, token: str, caller) -> dict | None:
+        row = api_keys.find_usable(token)
+        if row is None:
+            return None
+        api_keys.record_use(row.id)
+        described = {
+            "token_type": "api_key",
+            "scope": row.scope,
+            "sub": row.owner.public_id,
+            "key_id": row.public_id,
+            "iss": self.server.settings.issuer,
+            "iat": row.created_at,
+        }
+        if row.expires_at is not None:
+            described["exp"] = row.expires_at
+        return {**described, **_account(row.owner)}
 
 
 def _account(user) -> dict:

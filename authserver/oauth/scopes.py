@@ -12,6 +12,10 @@ SCOPES = {
     "keys:manage": "Manage your API keys and apps",
 }
 
+# What an API key may carry: the API scopes. Not keys:manage (a leaked key must not mint keys),
+# nor the OpenID Connect ones (a key signs nobody in).
+API_KEY_SCOPES = ("read_profile", "write_data", "read:users", "write:data")
+
 
 def unknown_scopes(scopes: list[str]) -> list[str]:
     return [scope for scope in scopes if scope not in SCOPES]

@@ -45,3 +45,21 @@ class InsufficientScope(AuthError):
     def __init__(self, required: tuple[str, ...], detail: str = ""):
         super().__init__(detail)
         self.required = tuple(required)
+
+
+class InvalidAPIKey(AuthError):
+    """An API key that is not provably valid: mistyped (shape or checksum), unknown, revoked or
+    expired, or a key sent to a service that accepts none."""
+
+    code = "INVALID_API_KEY"
+    message = "The provided API key is invalid"
+
+
+class ServiceUnavailable(AuthError):
+    """The credential could not be checked because the authorization server did not answer
+    usefully (unreachable, 5xx, garbage). 503, not 401: the credential may be good, and a client
+    told 401 would drop it."""
+
+    code = "SERVICE_UNAVAILABLE"
+    message = "The credential could not be checked right now; try again shortly"
+    status = 503

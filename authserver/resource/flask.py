@@ -1,24 +1,31 @@
 """Flask integration: protect a view with `@require_auth("scope", …)`.
 
-    from authserver.resource import TokenVerifier
+    from authserver.resource import APIKeyVerifier, TokenVerifier
     from authserver.resource.flask import ResourceAuth, current_principal, require_auth
 
-    ResourceAuth(app, TokenVerifier(issuer, audience))
+    tokens = TokenVerifier(issuer, audience)
+    ResourceAuth(app, tokens, api_keys=APIKeyVerifier.from_discovery(tokens.keys, client_id, client_secret))
 
     @app.get("/v1/things")
     @require_auth("read:things")
     def things():
         return {"owner": current_principal().subject}
 
-The credential is read from `Authorization: Bearer <token>` (RFC 6750 §2.1) and nowhere else
-(no query or form parameter). Failures answer with the product's envelope
-`{"error": {"code", "message", "status"}}` and a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3):
+The credential is read from `Authorization: Bearer <credential>` (RFC 6750 §2.1) and nowhere else
+(no query or form parameter). A credential starting with `tdk_` is an API key, checked by the
+`api_keys` verifier (without one, every API key is refused); anything else is a JWT access token.
+Failures answer with the product's envelope `{"error": {"code", "message", "status"}}` and a
+`WWW-Authenticate: Bearer` challenge (RFC 6750 §3):
 
 - no Bearer credentials at all (no header, an empty one, another scheme): 401 INVALID_TOKEN with a
   bare `Bearer realm="…"` (§3.1: no error code when the client sent no authentication information)
 - a malformed header or a token that does not verify: 401 INVALID_TOKEN, `error="invalid_token"`
 - an expired token: 401 TOKEN_EXPIRED, `error="invalid_token"`
+- an API key that does not verify (mistyped, unknown, revoked, expired, or none accepted here):
+  401 INVALID_API_KEY, `error="invalid_token"`
 - missing scopes: 403 INSUFFICIENT_SCOPE, `error="insufficient_scope", scope="…"` (the scopes required)
+- an API key the authorization server could not check (unreachable, failing): 503
+  SERVICE_UNAVAILABLE with `Retry-After: 5` and no challenge (the key is not known to be bad)
 """
 
 from __future__ import annotations
@@ -28,13 +35,16 @@ import re
 
 from flask import Flask, current_app, g, jsonify, request
 
-from .errors import AuthError, InsufficientScope, InvalidToken
+from .api_key_format import looks_like_api_key
+from .api_keys import APIKeyVerifier
+from .errors import AuthError, InsufficientScope, InvalidAPIKey, InvalidToken, ServiceUnavailable
 from .verifier import Principal, TokenVerifier
 
 EXTENSION = "authserver.resource"
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; we allow exactly one space.
 _BEARER = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~-]+) ([A-Za-z0-9\-._~+/]+=*)")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 6749 §3.3 scope-token
+RETRY_AFTER_SECONDS = 5  # on a 503: the authorization server is probably back by then
 
 
 class _NoCredentials(InvalidToken):
@@ -44,9 +54,12 @@ class _NoCredentials(InvalidToken):
 class ResourceAuth:
     """The verifier a Flask app's protected views use, registered in `app.extensions`."""
 
-    def __init__(self, app: Flask | None = None, verifier: TokenVerifier | None = None, *, realm: str | None = None):
-        """`realm` for the challenges; by default the verifier's audience."""
+    def __init__(self, app: Flask | None = None, verifier: TokenVerifier | None = None,
+                 api_keys: APIKeyVerifier | None = None, *, realm: str | None = None):
+        """`api_keys`: the API key verifier (None: API keys are refused). `realm` for the
+        challenges; by default the verifier's audience."""
         self.verifier = verifier
+        self.api_keys = api_keys
         self.realm = realm
         if app is not None:
             self.init_app(app)
@@ -62,13 +75,21 @@ class ResourceAuth:
 
     def authenticate(self) -> Principal:
         """The principal of the current request, or an AuthError."""
-        return self.verifier.verify(_bearer_token())
+        credential = _bearer_token()
+        if not looks_like_api_key(credential):
+            return self.verifier.verify(credential)
+        if self.api_keys is None:
+            raise InvalidAPIKey("this service accepts no API keys")
+        return self.api_keys.verify(credential)
 
     def error_response(self, error: AuthError):
         response = jsonify(error.envelope())
         response.status_code = error.status
         response.headers["Cache-Control"] = "no-store"
-        response.headers["WWW-Authenticate"] = self._challenge(error)
+        if isinstance(error, ServiceUnavailable):
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        else:
+            response.headers["WWW-Authenticate"] = self._challenge(error)
         return response
 
     def _challenge(self, error: AuthError) -> str:
@@ -81,8 +102,8 @@ class ResourceAuth:
 
 
 def require_auth(*scopes: str):
-    """Decorate a view: it runs only for a request with a valid access token granting every one of
-    `scopes`, with the principal in `flask.g.principal` (see `current_principal`)."""
+    """Decorate a view: it runs only for a request with a valid access token or API key granting
+    every one of `scopes`, with the principal in `flask.g.principal` (see `current_principal`)."""
     for scope in scopes:
         if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
             raise ValueError(f"not a scope: {scope!r}")

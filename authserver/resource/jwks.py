@@ -3,7 +3,8 @@ issuer, fetched over HTTP and cached.
 
 - Discovery (OpenID Connect Discovery 1.0 §4, RFC 8414 §3): `{issuer}/.well-known/openid-configuration`
   is read once, its `issuer` must equal the configured one exactly (§4.3), and its `jwks_uri` names
-  the key set.
+  the key set. Its other endpoints (`endpoint(name)`, e.g. the introspection endpoint API keys are
+  checked at) come from the same document.
 - The key set is cached for its `Cache-Control: max-age`, clamped to [min_max_age, max_max_age]
   (no max-age, `no-cache` or `no-store`: min_max_age). The floor keeps a server that says "0"
   from turning every request into a fetch; the ceiling bounds how long a key the server stopped
@@ -24,12 +25,10 @@ no network. `discovery_fetches` and `jwks_fetches` count the HTTP requests made 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -37,6 +36,8 @@ from typing import Callable, Mapping
 
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+
+from .http import HTTPFailure, fetch_json, new_opener
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,6 @@ class _Snapshot:
     usable_until: float = float("-inf")  # after this, the keys are no longer trusted at all
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # The discovery document and the key set are read where the issuer says they are: a redirect
-    # is an error, not something to follow to another host or from https to http.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 class JWKSCache:
     def __init__(
         self,
@@ -136,16 +130,25 @@ class JWKSCache:
         self.discovery_fetches = 0
         self.jwks_fetches = 0
         self._clock = clock
-        self._opener = urllib.request.build_opener(_NoRedirects)
+        self._opener = new_opener()
         self._lock = threading.Lock()
         self._snapshot = _Snapshot()
-        self._jwks_uri: str | None = None
+        self._metadata: dict | None = None  # the discovery document, once read
         self._next_fetch = float("-inf")  # the cool-down: no fetch starts before this
 
     @property
     def fetches(self) -> int:
         """Every HTTP request made so far (discovery and key set)."""
         return self.discovery_fetches + self.jwks_fetches
+
+    def endpoint(self, name: str) -> str:
+        """The absolute http(s) URL named `name` in the issuer's discovery document (read once,
+        shared with the key fetches), e.g. `introspection_endpoint`; FetchError if there is none."""
+        if self._metadata is None:
+            with self._lock:
+                if self._metadata is None:
+                    self._metadata = self._discover()
+        return _endpoint_url(self._metadata, name)
 
     def get_key(self, kid: str) -> RSAKey | None:
         """The published RS256 key named `kid`, or None (unknown kid, or no trusted keys: the
@@ -188,15 +191,15 @@ class JWKSCache:
             self._lock.release()
 
     def _fetch_keys(self) -> _Snapshot:
-        if self._jwks_uri is None:
-            self._jwks_uri = self._discover()
-        document, cache_control = self._get_json(self._jwks_uri, counter="jwks_fetches")
+        if self._metadata is None:
+            self._metadata = self._discover()
+        document, cache_control = self._get_json(_endpoint_url(self._metadata, "jwks_uri"), counter="jwks_fetches")
         keys = acceptable_keys(document)
         fetched_at = self._clock()
         lifetime = cache_lifetime(cache_control, floor=self.min_max_age, ceiling=self.max_max_age)
         return _Snapshot(MappingProxyType(keys), fetched_at + lifetime, fetched_at + self.max_max_age)
 
-    def _discover(self) -> str:
+    def _discover(self) -> dict:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         metadata, _ = self._get_json(url, counter="discovery_fetches")
         if not isinstance(metadata, dict):
@@ -204,29 +207,22 @@ class JWKSCache:
         # OpenID Connect Discovery 1.0 §4.3: the issuer MUST be identical to the one configured.
         if metadata.get("issuer") != self.issuer:
             raise FetchError(f"the discovery document names the issuer {metadata.get('issuer')!r}")
-        jwks_uri = metadata.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-            raise FetchError("the discovery document has no absolute http(s) `jwks_uri`")
-        return jwks_uri
+        _endpoint_url(metadata, "jwks_uri")  # a document without a key set is not kept
+        return metadata
 
     def _get_json(self, url: str, *, counter: str) -> tuple[object, str | None]:
         """The JSON body of a 200 answer to GET `url`, and its Cache-Control header."""
         setattr(self, counter, getattr(self, counter) + 1)
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                if response.status != 200:
-                    raise FetchError(f"GET {url} answered {response.status}")
-                body = response.read(MAX_DOCUMENT_BYTES + 1)
-                cache_control = response.headers.get("Cache-Control")
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise FetchError(f"GET {url} answered {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise FetchError(f"GET {url} failed: {exc}") from None
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise FetchError(f"GET {url} answered more than {MAX_DOCUMENT_BYTES} bytes")
-        try:
-            return json.loads(body), cache_control
-        except ValueError:
-            raise FetchError(f"GET {url} did not answer JSON") from None
+            document, headers = fetch_json(self._opener, request, timeout=self.timeout, max_bytes=MAX_DOCUMENT_BYTES)
+        except HTTPFailure as exc:
+            raise FetchError(str(exc)) from None
+        return document, headers.get("Cache-Control")
+
+
+def _endpoint_url(metadata: dict, name: str) -> str:
+    url = metadata.get(name)
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise FetchError(f"the discovery document has no absolute http(s) `{name}`")
+    return url

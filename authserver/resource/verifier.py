@@ -44,26 +44,27 @@ class Principal:
     """Who a request acts for, from a verified credential.
 
     - `subject`: the account's public id (`sub`); for a client_credentials token, the client itself
-    - `client_id`: the OAuth client the token was issued to
+    - `client_id`: the OAuth client the token was issued to; None for an API key (no client involved)
     - `scopes`: the granted scopes
     - `plan`: the account's plan (free, pro, enterprise), None when the token carries none
     - `rate_limits`: an enterprise account's custom limits, read-only, as the `rate_limits` claim
       holds them (keys `per_hour`, `per_minute`, each a positive int or None; a missing key is no
       limit of that kind); None when the token carries none. Turn them into the limits to enforce
       with `ratelimit.custom_limits` and `ratelimit.limits_for(principal.plan, ...)`.
-    - `credential_id`: identifies the credential for rate limits and usage: the client_id for a JWT
-    - `token_id`: the token's `jti`
-    - `expires_at`: the token's `exp`, Unix seconds
-    - `claims`: every claim of the token, read-only
+    - `credential_id`: identifies the credential for rate limits and usage: the client_id for a
+      JWT, the key's id (`key_…`) for an API key
+    - `token_id`: the token's `jti`; an API key's id
+    - `expires_at`: the token's `exp`, Unix seconds; None for an API key that never expires
+    - `claims`: every claim of the token (for an API key, the introspection answer), read-only
     """
 
     subject: str
-    client_id: str
+    client_id: str | None
     scopes: tuple[str, ...]
     plan: str | None
     credential_id: str
     token_id: str
-    expires_at: int
+    expires_at: int | None
     claims: Mapping[str, Any]
     rate_limits: Mapping[str, int | None] | None = None
 
@@ -197,10 +198,10 @@ class TokenVerifier:
 RATE_LIMIT_KINDS = ("per_hour", "per_minute")
 
 
-def _rate_limits(claims: dict) -> Mapping[str, int | None] | None:
-    """The `rate_limits` claim, read-only, if its shape is exactly the server's: an object with
-    only `per_hour` / `per_minute`, each a positive integer or null. Anything else refuses the
-    token (fail closed: a mangled limit must not turn into "unlimited")."""
+def _rate_limits(claims: Mapping[str, Any]) -> Mapping[str, int | None] | None:
+    """The `rate_limits` claim (or introspection field), read-only, if its shape is exactly the
+    server's: an object with only `per_hour` / `per_minute`, each a positive integer or null.
+    Anything else raises InvalidToken (fail closed: a mangled limit must not turn into "unlimited")."""
     if "rate_limits" not in claims:
         return None
     value = claims["rate_limits"]

@@ -1,12 +1,21 @@
-"""OAuth clients: register and look up."""
+"""OAuth clients: register and look up; the apps an account owns (dashboard, /v1/apps)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+
+from sqlalchemy import func, select
 
 from .. import credentials
+from . import access_tokens
 from .db import session
-from .models import Client
+from .models import AuthorizationCode, Client, RefreshToken, User
+
+MAX_APPS_PER_ACCOUNT = 25
+
+
+class TooManyApps(ValueError):
+    """The account has MAX_APPS_PER_ACCOUNT apps; the message may be shown as it is."""
 
 
 def create_client(
@@ -49,3 +58,58 @@ def find_active(client_id: str) -> Client | None:
     return session().scalar(
         select(Client).where(Client.client_id == client_id, Client.is_active.is_(True))
     )
+
+
+def create_owned(owner_id: int, registration: dict) -> tuple[Client, str | None]:
+    """`create_client` for an account, refused with TooManyApps when it has the most apps it may.
+    The owner's row is locked while counting (PostgreSQL; SQLite has one writer at a time), so
+    concurrent registrations cannot pass the limit together."""
+    db = session()
+    db.execute(select(User.id).where(User.id == owner_id).with_for_update())
+    if count_owned(owner_id) >= MAX_APPS_PER_ACCOUNT:
+        db.rollback()
+        raise TooManyApps(f"An account may have at most {MAX_APPS_PER_ACCOUNT} apps: delete one first.")
+    return create_client(**registration, owner_id=owner_id)
+
+
+def count_owned(owner_id: int) -> int:
+    return session().scalar(select(func.count()).select_from(Client).where(Client.owner_id == owner_id))
+
+
+def list_owned(owner_id: int) -> list[Client]:
+    """The account's apps, newest first."""
+    return list(session().scalars(
+        select(Client).where(Client.owner_id == owner_id).order_by(Client.created_at.desc(), Client.id.desc())
+    ))
+
+
+def find_owned(owner_id: int, client_id: str) -> Client | None:
+    """The app, if this account owns it: someone else's and unknown ones look the same (None)."""
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
+        return None
+    return session().scalar(select(Client).where(Client.client_id == client_id, Client.owner_id == owner_id))
+
+
+def rotate_secret(client: Client) -> str:
+    """A new secret for a confidential client, shown once; the old one stops working at once."""
+    secret = credentials.new_secret("tds")
+    client.secret_digest = credentials.digest(secret)
+    session().commit()
+    return secret
+
+
+def delete_owned(client: Client) -> None:
+    """Delete the app with what it holds (consents, codes, refresh tokens: the foreign keys
+    cascade), after putting the unexpired access tokens it was issued with a code or a refresh
+    token on the deny list, so that nothing it was given keeps working here (resource services
+    that verify JWTs locally accept them until they expire, as after any revocation)."""
+    db = session()
+    now = int(time.time())
+    for issued in (RefreshToken, AuthorizationCode):
+        for jti, expires_at in db.execute(
+            select(issued.access_token_jti, issued.access_token_expires_at)
+            .where(issued.client_id == client.id, issued.access_token_expires_at > now)
+        ):
+            access_tokens.deny(jti, expires_at)
+    db.delete(client)
+    db.commit()

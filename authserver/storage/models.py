@@ -1,5 +1,6 @@
-"""Database schema. Issued secrets (client secrets, codes, refresh tokens) are stored only as
-SHA-256 digests and looked up by digest; times that protocol checks compare are epoch seconds."""
+"""Database schema. Issued secrets (client secrets, codes, refresh tokens, API keys) are stored
+only as SHA-256 digests and looked up by digest; times that protocol checks compare are epoch
+seconds."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .. import credentials
 
@@ -250,3 +251,36 @@ class UsageBatch(Base):
 
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class ApiKey(Base):
+    """An account's API key, stored as the SHA-256 digest of the key; only the display parts
+    (`tdk_` and 6 characters, the last 4) are kept to let the owner tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(16))
+    last_four: Mapped[str] = mapped_column(String(4))
+    scope: Mapped[str] = mapped_column(Text)  # space-separated
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[int | None] = mapped_column(Integer)
+    last_used_at: Mapped[int | None] = mapped_column(Integer)
+    # The key this one replaced (rotation); kept as history, so deleting it only clears the link.
+    rotated_from_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+    owner: Mapped[User] = relationship()
+    rotated_from: Mapped[ApiKey | None] = relationship(remote_side=[id])
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+    def is_usable(self, now: float) -> bool:
+        """Neither revoked nor expired (whether its owner is enabled is the account's business)."""
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -56,12 +56,32 @@ def revoke_family(family: str, now: int) -> None:
     _deny_access_tokens(RefreshToken.family == family, now)
 
 
+def revoke_grants(user_id: int, client_row_id: int, now: int) -> None:
+    """Revoke every refresh token the client holds for the user, and the unexpired access tokens
+    issued with them: the user withdrew the client's access. The caller commits."""
+    condition = (RefreshToken.user_id == user_id) & (RefreshToken.client_id == client_row_id)
+    session().execute(update(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+    _deny_access_tokens(condition, now)
+
+
 def revoke_session(sid: str, now: int) -> None:
     """Revoke the refresh tokens bound to a browser session that has ended (and their access
     tokens), and commit: those authenticated in it, except grants with offline_access, which
     outlive it (OIDC Core §11)."""
+    _revoke_session_bound(RefreshToken.sid == sid, now)
+    session().commit()
+
+
+def revoke_other_sessions(user_id: int, keep_sid: str | None, now: int) -> None:
+    """As `revoke_session`, for every browser session of the user but `keep_sid` (ended by a
+    password change). The caller commits."""
+    others = RefreshToken.sid.is_not(None) if keep_sid is None else RefreshToken.sid != keep_sid
+    _revoke_session_bound((RefreshToken.user_id == user_id) & others, now)
+
+
+def _revoke_session_bound(condition, now: int) -> None:
     db = session()
-    rows = db.scalars(select(RefreshToken).where(RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)))
+    rows = db.scalars(select(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)))
     bound = [row.id for row in rows if "offline_access" not in row.scope.split()]
     if bound:
         db.execute(
@@ -70,7 +90,6 @@ def revoke_session(sid: str, now: int) -> None:
             .values(revoked_at=now)
         )
         _deny_access_tokens(RefreshToken.id.in_(bound), now)
-    db.commit()
 
 
 def _deny_access_tokens(condition, now: int) -> None:

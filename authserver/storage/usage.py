@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .db import session
-from .models import UsageBatch, UsageCount
+from .models import ApiKey, Client, UsageBatch, UsageCount
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -91,3 +91,15 @@ def summary(account: str, now: int) -> dict:
         "daily": [{"day": datetime.fromtimestamp(day, timezone.utc).strftime("%Y-%m-%d"), "start": day, **entry(counts)}
                   for day, counts in days.items()],
     }
+
+
+def credential_names(user_id: int, credential_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """What the dashboard calls each credential: id → (kind, name), kind "API key" (the account's
+    own keys, revoked ones included: their past requests still count) or "App" (any client the
+    account used). Ids that are neither are left out."""
+    db = session()
+    keys = db.execute(select(ApiKey.public_id, ApiKey.name)
+                      .where(ApiKey.user_id == user_id, ApiKey.public_id.in_(credential_ids)))
+    apps = db.execute(select(Client.client_id, Client.name).where(Client.client_id.in_(credential_ids)))
+    return {**{client_id: ("App", name) for client_id, name in apps},
+            **{key_id: ("API key", name) for key_id, name in keys}}

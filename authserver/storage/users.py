@@ -1,6 +1,8 @@
-"""Accounts: create and look up users."""
+"""Accounts: create and look up users, change their password."""
 
 from __future__ import annotations
+
+import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,8 +26,21 @@ class UnknownAccount(LookupError):
     pass
 
 
+# A plain shape check: a local part, one @, a domain of dot-separated labels, and no spaces,
+# controls or characters that only quoted local parts use. Whether mail arrives only mail can tell.
+_LOCAL_PART = r'[^\s@\x00-\x1f\x7f"(),:;<>\[\\\]]{1,64}'
+_LABEL = r'[^\s@\x00-\x1f\x7f"(),:;<>\[\\\]/.]+'
+EMAIL_SHAPE = re.compile(rf"{_LOCAL_PART}@(?:{_LABEL}\.)+{_LABEL}")
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def is_valid_email(email: str) -> bool:
+    """Whether `email`, once normalised, has the shape of an address (at most 320 characters)."""
+    normalised = normalise_email(email)
+    return len(normalised) <= 320 and EMAIL_SHAPE.fullmatch(normalised) is not None
 
 
 def create_user(email: str, name: str, password: str, plan: str = "free") -> User:
@@ -46,6 +61,13 @@ def create_user(email: str, name: str, password: str, plan: str = "free") -> Use
         db.rollback()
         raise DuplicateEmail("an account with this email already exists") from None
     return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Store a new Argon2id hash for `password` and commit (with whatever the caller added to the
+    transaction before)."""
+    user.password_hash = hash_password(password)
+    session().commit()
 
 
 def set_plan(email: str, plan: str, *, per_hour: int | None = None, per_minute: int | None = None) -> User:

@@ -12,11 +12,16 @@ endpoint.
 401 challenges: `INVALID_CLIENT` asks for client credentials, which are sent with HTTP Basic, so
 its challenge is `Basic` (RFC 6749 §5.2 asks for the scheme the client authenticates with; a
 `Bearer` challenge would name a credential that cannot fix the problem). `INVALID_TOKEN` and
-`TOKEN_EXPIRED` carry `Bearer` with `error="invalid_token"` (RFC 6750 §3), as DESIGN.md says.
+`TOKEN_EXPIRED` carry `Bearer` with `error="invalid_token"` (RFC 6750 §3), as DESIGN.md says;
+403 `INSUFFICIENT_SCOPE` carries `Bearer` with `error="insufficient_scope"` and the scope needed.
+
+Shared by the `/v1` blueprints: `ApiError` and its renderer, `bearer_account` (a user's access
+token) and `json_object` (a strict JSON object body).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 from authlib.oauth2 import OAuth2Error
@@ -25,8 +30,10 @@ from werkzeug.datastructures import MultiDict
 
 from ..errors import envelope_error
 from ..extensions import csrf, current_server, current_settings
+from ..oauth.bearer import InvalidAccessToken
 from ..oauth.requests import JSON, OAuthRequest, token_params
-from ..storage import refresh_tokens
+from ..storage import refresh_tokens, users
+from ..storage.models import User
 
 bp = Blueprint("api_v1", __name__, url_prefix="/v1")
 
@@ -35,9 +42,10 @@ CLIENT_CREDENTIAL_FIELDS = {"client_id", "client_secret"}
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int, scheme: str | None = None):
+    def __init__(self, code: str, message: str, status: int, scheme: str | None = None, scope: str | None = None):
         super().__init__(message)
         self.code, self.message, self.status, self.scheme = code, message, status, scheme
+        self.scope = scope  # the scope a Bearer token lacks (INSUFFICIENT_SCOPE)
 
 
 def invalid_request(message: str) -> ApiError:
@@ -52,6 +60,11 @@ def invalid_token(message: str = "The refresh token is not valid.") -> ApiError:
     return ApiError("INVALID_TOKEN", message, 401, scheme="Bearer")
 
 
+def insufficient_scope(scope: str) -> ApiError:
+    return ApiError("INSUFFICIENT_SCOPE", f"The access token lacks the '{scope}' scope.", 403, scheme="Bearer",
+                    scope=scope)
+
+
 @bp.errorhandler(ApiError)
 def render_api_error(error: ApiError):
     body, status = envelope_error(error.code, error.message, error.status)
@@ -59,6 +72,8 @@ def render_api_error(error: ApiError):
     realm = f'realm="{current_settings().issuer}"'
     if error.scheme == "Basic":
         headers["WWW-Authenticate"] = f'Basic {realm}, charset="UTF-8"'
+    elif error.scheme == "Bearer" and error.scope:
+        headers["WWW-Authenticate"] = f'Bearer {realm}, error="insufficient_scope", scope="{error.scope}"'
     elif error.scheme == "Bearer":
         headers["WWW-Authenticate"] = f'Bearer {realm}, error="invalid_token", error_description="{error.message}"'
     return body, status, headers
@@ -92,6 +107,54 @@ def refresh():
     # Only the client the token was issued to learns that it merely expired.
     caller = oauth_request.client
     raise _from_grant_error(response, expired=expired and caller is not None and row.check_client(caller))
+
+
+def bearer_account() -> tuple[User, dict]:
+    """The enabled account whose access token (`Authorization: Bearer`) authenticates the request,
+    with the token's claims. A client_credentials token's subject is a client: refused."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise invalid_token("An access token is required: 'Authorization: Bearer <token>'.")
+    try:
+        claims = current_server().verify_access_token(token.strip())
+    except InvalidAccessToken as invalid:
+        if invalid.expired:
+            raise ApiError("TOKEN_EXPIRED", "The access token has expired.", 401, scheme="Bearer") from None
+        raise invalid_token("The access token is not valid.") from None
+    user = users.find_by_public_id(claims["sub"]) if isinstance(claims.get("sub"), str) else None
+    if user is None or not user.is_active:
+        raise invalid_token("The access token does not belong to an account.")
+    return user, claims
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise _RepeatedKey()
+    return dict(pairs)
+
+
+def _reject_constant(name: str):
+    raise ValueError(name)  # NaN, Infinity
+
+
+def json_object() -> dict:
+    """The body: an `application/json` object without repeated fields or NaN/Infinity."""
+    if request.mimetype != JSON:
+        raise invalid_request("The body must be application/json.")
+    try:
+        body = json.loads(request.get_data(), object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except _RepeatedKey:
+        raise invalid_request("The body repeats a field.") from None
+    except (ValueError, RecursionError):
+        raise invalid_request("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The body must be a JSON object.")
+    return body
 
 
 def _json_body(fields: set[str]) -> MultiDict:

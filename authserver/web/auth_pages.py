@@ -1,4 +1,5 @@
-"""Browser sign-in: `/login` and `/logout` on Flask-Login sessions, CSRF-protected forms."""
+"""Browser sign-in: `/login` and `/logout` on Flask-Login sessions, CSRF-protected forms, sign-in
+attempts throttled (sign_in_limits); `/` sends a signed-in user to the dashboard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 from ..extensions import login_manager
 from ..passwords import verify_password
 from ..storage import users
-from . import browser_session
+from . import browser_session, csp, sign_in_limits
 
 bp = Blueprint("auth", __name__)
 
@@ -33,7 +34,9 @@ class LogoutForm(FlaskForm):
 @login_manager.user_loader
 def load_user(public_id: str):
     user = users.find_by_public_id(public_id)
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or not browser_session.is_current(user):
+        return None  # unknown, disabled, or the password changed since this session began
+    return user
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -44,15 +47,19 @@ def login():
         form.email.data = request.args["login_hint"]  # OIDC login_hint: prefill, nothing more
     error = None
     if form.validate_on_submit():
+        sign_in_limits.begin_password_check(form.email.data)  # a 429 instead, when throttled
         user = users.find_by_email(form.email.data)
         password_ok = verify_password(user.password_hash if user else None, form.password.data)
         if user is not None and password_ok and user.is_active:
+            sign_in_limits.password_accepted(form.email.data)
             browser_session.sign_in(user)
             return redirect(next_url)
+        sign_in_limits.password_refused()
         error = LOGIN_FAILED
     elif request.method == "POST":
         error = LOGIN_FAILED
     status = 401 if error else 200
+    csp.allow_form_redirect_after_sign_in(next_url)
     return render_template("login.html", form=form, error=error, next_url=next_url), status
 
 
@@ -68,13 +75,13 @@ def logout():
 def safe_next(value: str | None) -> str:
     """Only a path on this server: never an absolute or scheme-relative URL (open redirect)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return url_for("auth.home")
+        return url_for("dashboard.overview")
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
-        return url_for("auth.home")
+        return url_for("dashboard.overview")
     return value
 
 
 @bp.get("/")
 def home():
-    return render_template("home.html", user=current_user)
+    return redirect(url_for("dashboard.overview" if current_user.is_authenticated else "auth.login"))

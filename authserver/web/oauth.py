@@ -17,7 +17,7 @@ from ..oauth.oidc_request import REAUTHENTICATE
 from ..oauth.requests import OAuthRequest, token_params
 from ..oauth.scopes import describe
 from ..storage import consents
-from . import browser_session
+from . import browser_session, csp
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 
@@ -55,6 +55,7 @@ def authorize():
         return server.create_authorization_response(grant=grant, grant_user=user)
     if "none" in oidc.prompt:
         return _redirect_error(server, grant, ConsentRequiredError())
+    csp.allow_form_redirect_to(grant.redirect_uri)  # Allow and Deny both end there
     return render_template("consent.html", client=client, scopes=describe(requested), user=user)
 
 

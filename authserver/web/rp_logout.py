@@ -18,7 +18,7 @@ from ..errors import html_error
 from ..extensions import csrf, current_server, current_settings
 from ..oauth.bearer import InvalidAccessToken, verify_id_token_hint
 from ..storage import clients
-from . import browser_session
+from . import browser_session, csp
 
 bp = Blueprint("rp_logout", __name__, url_prefix="/oauth")
 
@@ -42,6 +42,8 @@ def logout():
         browser_session.sign_out()
     elif browser_session.sid() is not None:
         kept = {name: params[name] for name in PARAMETERS if params.get(name)}
+        if redirect_uri:
+            csp.allow_form_redirect_to(redirect_uri)  # where confirming ends
         return render_template("logout_confirm.html", params=kept)
 
     if redirect_uri:

@@ -25,7 +25,6 @@ client_credentials token's subject is a client: refused). Answers
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -34,10 +33,9 @@ from flask import Blueprint, request
 from werkzeug.datastructures import MultiDict
 
 from ..extensions import csrf, current_server
-from ..oauth.bearer import InvalidAccessToken
-from ..oauth.requests import JSON, OAuthRequest
-from ..storage import usage, users
-from .api_v1 import ApiError, invalid_client, invalid_request, invalid_token, render_api_error
+from ..oauth.requests import OAuthRequest
+from ..storage import usage
+from .api_v1 import ApiError, bearer_account, invalid_client, invalid_request, json_object, render_api_error
 
 bp = Blueprint("usage", __name__, url_prefix="/v1")
 bp.register_error_handler(ApiError, render_api_error)
@@ -53,17 +51,14 @@ ENTRY_FIELDS = {"account", "credential", "hour", "count"}
 @csrf.exempt  # no cookies: the client credentials are the authentication
 def report_usage():
     _authenticated_service_client()
-    batch_id, entries = _batch(_json_object())
+    batch_id, entries = _batch(json_object())
     accepted = usage.record_batch(batch_id, entries, int(time.time()))
     return {"status": "accepted" if accepted else "duplicate"}
 
 
 @bp.get("/usage")
 def show_usage():
-    claims = _bearer_claims()
-    user = users.find_by_public_id(claims["sub"]) if isinstance(claims.get("sub"), str) else None
-    if user is None or not user.is_active:
-        raise invalid_token("The access token does not belong to an account.")
+    user, _claims = bearer_account()
     return {"account": user.public_id, "plan": user.plan, **usage.summary(user.public_id, int(time.time()))}
 
 
@@ -80,35 +75,6 @@ def _authenticated_service_client():
     if client is None or client.is_public or "client_credentials" not in client.grant_types:
         raise invalid_client()
     return client
-
-
-class _RepeatedKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise _RepeatedKey()
-    return dict(pairs)
-
-
-def _reject_constant(name: str):
-    raise ValueError(name)  # NaN, Infinity
-
-
-def _json_object() -> dict:
-    if request.mimetype != JSON:
-        raise invalid_request("The body must be application/json.")
-    try:
-        body = json.loads(request.get_data(), object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
-    except _RepeatedKey:
-        raise invalid_request("The body repeats a field.") from None
-    except (ValueError, RecursionError):
-        raise invalid_request("The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise invalid_request("The body must be a JSON object.")
-    return body
 
 
 def _batch(body: dict) -> tuple[str, list[usage.Entry]]:
@@ -139,17 +105,3 @@ def _entry(item, latest_hour: int) -> usage.Entry:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-# -- GET -------------------------------------------------------------------------
-
-def _bearer_claims() -> dict:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise invalid_token("An access token is required: 'Authorization: Bearer <token>'.")
-    try:
-        return current_server().verify_access_token(token.strip())
-    except InvalidAccessToken as invalid:
-        if invalid.expired:
-            raise ApiError("TOKEN_EXPIRED", "The access token has expired.", 401, scheme="Bearer") from None
-        raise invalid_token("The access token is not valid.") from None

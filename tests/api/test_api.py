@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from authserver.api import ApiConfig, ApiConfigError, load_api_config
+from authserver.api import ApiConfig, ApiConfigError, create_api_app, load_api_config
 from authserver.api.app import EXTENSION
 
 from ..e2e.processes import free_port
 from ..resource.live import AUDIENCE, USER_SCOPE
 from .conftest import make_api
+from .test_usage_meter import account_usage
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
@@ -131,6 +132,64 @@ def test_unexpected_error_is_500_envelope(server):
         app.extensions[EXTENSION].limiter.close()
 
 
+# -- API keys ----------------------------------------------------------------------------
+
+@pytest.fixture
+def keyed_api(server):
+    """An API app with the live server's client as its own: it accepts API keys and meters (flushing
+    only when told)."""
+    app = create_api_app(ApiConfig(issuer=server.issuer, audience=AUDIENCE, client_id=server.client_id,
+                                   client_secret=server.client_secret, usage_flush_seconds=3600,
+                                   api_key_cache_seconds=5))
+    yield app
+    state = app.extensions[EXTENSION]
+    state.meter.close()
+    state.limiter.close()
+
+
+def test_an_api_key_is_accepted_and_counted_for_its_key(server, keyed_api):
+    key_id, key = server.api_key("read:users")
+    account, before = account_usage(server)
+    client = keyed_api.test_client()
+    response = client.get("/v1/users", headers=bearer(key))
+    assert response.status_code == 200
+    assert response.get_json()["data"] == [{"id": account, "type": "user", "plan": "pro", "name": None, "email": None}]
+    assert response.headers["X-RateLimit-Limit"] == "500"  # the account's plan, from introspection
+    me = client.get("/v1/users/me", headers=bearer(key)).get_json()
+    assert (me["id"], me["type"], me["client_id"], me["key_id"], me["scopes"]) == (account, "user", None, key_id, ["read:users"])
+
+    meter = keyed_api.extensions[EXTENSION].meter
+    [(counted, count)] = meter.pending_counts().items()
+    assert counted[:2] == (account, key_id) and count == 2
+    assert meter.flush() is True
+    _, after = account_usage(server)
+    assert after.get(key_id, 0) - before.get(key_id, 0) == 2
+    assert keyed_api.extensions[EXTENSION].api_keys.ttl == 5  # AUTHSERVER_API_KEY_CACHE_SECONDS
+
+
+def test_a_token_says_it_is_no_key(server, keyed_api):
+    me = keyed_api.test_client().get("/v1/users/me", headers=bearer(server.client_token("read:users"))).get_json()
+    assert me["client_id"] == server.client_id and me["key_id"] is None
+
+
+def test_an_api_key_without_the_scope_is_403(server, keyed_api):
+    _, key = server.api_key("write:data")
+    response = keyed_api.test_client().get("/v1/users", headers=bearer(key))
+    assert_envelope(response, 403, "INSUFFICIENT_SCOPE")
+
+
+def test_a_mistyped_api_key_is_401_invalid_api_key(server, keyed_api):
+    _, key = server.api_key("read:users")
+    response = keyed_api.test_client().get("/v1/users", headers=bearer(key[:-1] + ("A" if key[-1] != "A" else "B")))
+    assert_envelope(response, 401, "INVALID_API_KEY")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_without_client_credentials_api_keys_are_refused(server, client):
+    _, key = server.api_key("read:users")
+    assert_envelope(client.get("/v1/users", headers=bearer(key)), 401, "INVALID_API_KEY")
+
+
 # -- rate limits -----------------------------------------------------------------------
 
 def test_free_burst_51st_request_in_a_minute_is_429(server, client):
@@ -207,6 +266,14 @@ def test_settings_from_the_environment():
                               "AUTHSERVER_REDIS_URL": "redis://r:6379/1", "AUTHSERVER_RATELIMIT_PREFIX": "p1"})
     assert (config.issuer, config.audience, config.redis_url, config.ratelimit_prefix) == (
         "https://auth.example.com", "https://api", "redis://r:6379/1", "p1")
+    assert ApiConfig().api_key_cache_seconds == 30
+    assert load_api_config({"AUTHSERVER_API_KEY_CACHE_SECONDS": "0"}).api_key_cache_seconds == 0
+    assert load_api_config({"AUTHSERVER_API_KEY_CACHE_SECONDS": "2.5"}).api_key_cache_seconds == 2.5
+
+
+def test_the_client_secret_is_not_in_the_config_repr():
+    config = ApiConfig(client_id="client_1", client_secret="s3cr3t-value")
+    assert "client_1" in repr(config) and "s3cr3t-value" not in repr(config)
 
 
 @pytest.mark.parametrize("name, value", [
@@ -214,6 +281,10 @@ def test_settings_from_the_environment():
     ("AUTHSERVER_ISSUER", "https://auth.example.com/?x=1"),
     ("AUTHSERVER_REDIS_URL", "mysql://x"),
     ("AUTHSERVER_RATELIMIT_PREFIX", "has space"),
+    ("AUTHSERVER_API_KEY_CACHE_SECONDS", "-1"),
+    ("AUTHSERVER_API_KEY_CACHE_SECONDS", "3601"),
+    ("AUTHSERVER_API_KEY_CACHE_SECONDS", "soon"),
+    ("AUTHSERVER_API_KEY_CACHE_SECONDS", "nan"),
 ])
 def test_bad_settings_are_one_line_naming_the_variable(name, value):
     with pytest.raises(ApiConfigError) as raised:

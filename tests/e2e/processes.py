@@ -1,7 +1,8 @@
 """Real `authserver` processes for end-to-end tests.
 
-The CLI runs as subprocesses; the server is started with `authserver serve`, awaited on
-/healthz and stopped by its PID. Everything listens on and talks to 127.0.0.1 only.
+The CLI runs as subprocesses; the server is started with `authserver serve` (the sample API
+service with `authserver api serve`), awaited on /healthz and stopped by its PID. Everything
+listens on and talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ class Server:
             return self.stderr_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+
+class ApiService(Server):
+    """`authserver api serve` on 127.0.0.1:<port>, awaited on /healthz and stopped by its PID."""
+
+    def start(self) -> None:
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                _command(["api", "serve", "--host", HOST, "--port", self.port, "--workers", self.workers]),
+                env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+            )
 
 
 @dataclass(frozen=True)

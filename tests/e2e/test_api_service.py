@@ -17,7 +17,7 @@ import requests
 from ..stores import delete_keys, require_redis, unavailable, unique_prefix
 from .by_hand import user_tokens
 from .conftest import API_AUDIENCE
-from .processes import HOST, Server, _command, authserver_env, free_port, new_workspace, run_cli, running_server
+from .processes import ApiService, authserver_env, free_port, new_workspace, run_cli, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -26,17 +26,6 @@ USER_APP_REDIRECT_URI = "https://app.example.com/callback"
 EMAIL, PASSWORD = "ada@example.com", "e2e usage metering passphrase"
 USAGE_FLUSH_SECONDS = 0.5  # the API's AUTHSERVER_USAGE_FLUSH_SECONDS: short, so the test waits little
 KEY_RELOAD_SECONDS = 1  # the server's AUTHSERVER_KEY_RELOAD_SECONDS: short, so rotation tests wait little
-
-
-class ApiService(Server):
-    """`authserver api serve` on 127.0.0.1:<port>, awaited on /healthz and stopped by its PID."""
-
-    def start(self) -> None:
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                _command(["api", "serve", "--host", HOST, "--port", self.port, "--workers", self.workers]),
-                env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-            )
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from authserver.storage.models import AuthorizationCode, Client, RefreshToken, U
 from authserver.web.auth_pages import LOGIN_FAILED
 
 from ..conftest import ISSUER, PASSWORD, REDIRECT_URI, _empty_tables, pkce_pair
-from ..helpers import authorize_query, authorize_url, csrf_token, login, redirect_params, redirect_target
+from ..helpers import authorize_query, authorize_url, csrf_token, login, redirect_params, redirect_target, signed_in_as
 from .stored_state import differences, snapshot, unchanged
 
 EMAIL = "ada@example.com"
@@ -645,7 +645,7 @@ def test_login_failures_look_the_same_whatever_was_wrong(world):
         browser = world.app.test_client()
         with unchanged(world.database_url):
             responses[reason] = (login(browser, email, password=password), email)
-        assert "Signed in as" not in browser.get("/").get_data(as_text=True), reason
+        assert signed_in_as(browser) is None, reason
 
     statuses = {reason: response.status_code for reason, (response, _) in responses.items()}
     assert set(statuses.values()) == {401}, statuses
@@ -661,7 +661,7 @@ def test_login_without_csrf_token_is_refused(world):
     with unchanged(world.database_url):
         response = browser.post("/login", data={"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 400
-    assert "Signed in as" not in browser.get("/").get_data(as_text=True)
+    assert signed_in_as(browser) is None
 
 
 def _consent_page(world) -> tuple[str, str]:

@@ -1,21 +1,21 @@
-"""Browser sign-in: generic failures, safe `next`, logout by form."""
+"""Browser sign-in: generic failures, safe `next` (else the dashboard), logout by form."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..helpers import csrf_token, login
+from ..helpers import csrf_token, login, signed_in_as
 
 
 def test_login_with_any_case_email_then_logout(client, make_user):
     make_user(email="ada@example.com")
     response = login(client, "ADA@Example.com")
     assert response.status_code == 302
-    assert "Signed in as ada@example.com" in client.get("/").get_data(as_text=True)
+    assert signed_in_as(client) == "ada@example.com"
     page = client.get("/logout")
     out = client.post("/logout", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert out.status_code == 200
-    assert "Signed in as" not in client.get("/").get_data(as_text=True)
+    assert signed_in_as(client) is None
 
 
 def test_failures_do_not_say_which_part_was_wrong(client, make_user):
@@ -35,11 +35,11 @@ def test_next_never_leaves_the_server(client, make_user, next_url):
     make_user(email="ada@example.com")
     response = login(client, "ada@example.com", next_url=next_url)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/dashboard"
 
 
 def test_logout_by_get_alone_does_nothing(client, make_user):
     make_user(email="ada@example.com")
     login(client, "ada@example.com")
     client.get("/logout")
-    assert "Signed in as ada@example.com" in client.get("/").get_data(as_text=True)
+    assert signed_in_as(client) == "ada@example.com"

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ..helpers import csrf_token, redirect_params
+from ..helpers import csrf_token, redirect_params, signed_in_as
 from .tokens import user_tokens
 
 SIGNED_OUT = "https://app.example.com/signed-out"
@@ -21,7 +21,7 @@ def signed_in(client, make_user, make_client):
 
 
 def is_signed_in(client) -> bool:
-    return "Signed in as" in client.get("/").get_data(as_text=True)
+    return signed_in_as(client) is not None
 
 
 def test_hint_for_this_session_logs_out_and_redirects_with_state(client, signed_in):

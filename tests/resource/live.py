@@ -1,7 +1,8 @@
 """The real authorization server for resource-side tests: the Flask app `create_app` builds,
 served over HTTP by werkzeug on a free 127.0.0.1 port in a thread (discovery and JWKS, as a
 resource service fetches them), with real tokens minted through its token endpoint in-process.
-Also: a settable clock for the key cache, and forgeries signed with the server's own keys."""
+Also: a settable clock for the key cache, forgeries signed with the server's own keys, the live
+user's API keys, and a count of the HTTP requests the server answered, per path."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -24,8 +26,9 @@ from werkzeug.serving import make_server
 
 from authserver.app import create_app
 from authserver.oauth.keys import KeyStore
+from authserver.storage import api_keys
 from authserver.storage.clients import create_client
-from authserver.storage.users import create_user
+from authserver.storage.users import create_user, find_by_email
 
 from ..conftest import PASSWORD, REDIRECT_URI, _empty_tables
 from ..e2e.processes import HOST, free_port
@@ -60,6 +63,7 @@ class LiveAuthServer:
     email: str
     _user_tokens: dict | None = None
     _active: object = None
+    requests: Counter = field(default_factory=Counter)  # HTTP requests answered, by path
 
     @classmethod
     def start(cls, tmp_dir: Path, database_url: str) -> "LiveAuthServer":
@@ -86,10 +90,14 @@ class LiveAuthServer:
             )
             client_id = client.client_id
         server = cls(app, keys_dir, database_url, issuer, client_id, secret, email)
-        server._http = make_server(HOST, port, app)
+        server._http = make_server(HOST, port, server._counting)
         server._thread = threading.Thread(target=server._http.serve_forever, daemon=True)
         server._thread.start()
         return server
+
+    def _counting(self, environ, start_response):
+        self.requests[environ.get("PATH_INFO", "")] += 1
+        return self.app(environ, start_response)
 
     def stop_http(self) -> None:
         """Stop answering HTTP (idempotent); tokens can still be minted in-process."""
@@ -119,6 +127,18 @@ class LiveAuthServer:
             self._user_tokens = user_tokens(self.app.test_client(), self.client_id, self.client_secret,
                                             self.email, scope=USER_SCOPE)
         return self._user_tokens
+
+    # -- the live user's API keys ---------------------------------------------------
+
+    def api_key(self, scopes: str = "read:users", expires_at: int | None = None) -> tuple[str, str]:
+        """A new API key of the live user: (its key_id, the key in clear)."""
+        with self.app.app_context():
+            row, key = api_keys.create(find_by_email(self.email).id, "tests", scopes.split(), expires_at)
+            return row.public_id, key
+
+    def revoke_api_key(self, key_id: str) -> None:
+        with self.app.app_context():
+            assert api_keys.revoke(find_by_email(self.email).id, key_id)
 
     # -- keys ----------------------------------------------------------------------
 

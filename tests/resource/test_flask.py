@@ -8,8 +8,11 @@ import time
 import pytest
 from flask import Flask, g
 
+from authserver.resource import APIKeyVerifier, JWKSCache
+from authserver.resource.api_key_format import new_api_key
 from authserver.resource.flask import ResourceAuth, current_principal, require_auth
 
+from ..e2e.processes import HOST, free_port
 from .conftest import make_verifier
 from .live import AUDIENCE
 
@@ -20,13 +23,13 @@ MESSAGES = {
     "INVALID_TOKEN": "The provided authentication token is invalid",
     "TOKEN_EXPIRED": "The provided authentication token has expired",
     "INSUFFICIENT_SCOPE": "The provided authentication token does not grant the required scope",
+    "INVALID_API_KEY": "The provided API key is invalid",
 }
 
 
-@pytest.fixture
-def api(server, clock):
+def protected_app(verifier, api_keys=None) -> Flask:
     app = Flask(__name__)
-    ResourceAuth(app, make_verifier(server, clock))
+    ResourceAuth(app, verifier, api_keys)
 
     @app.get("/things")
     @require_auth("read:users")
@@ -38,7 +41,20 @@ def api(server, clock):
     def admin():
         return {"ok": True}
 
-    return app.test_client()
+    return app
+
+
+@pytest.fixture
+def api(server, clock):
+    return protected_app(make_verifier(server, clock)).test_client()
+
+
+@pytest.fixture
+def key_api(server, clock):
+    """An app that also accepts API keys, introspected at the live server."""
+    keys = JWKSCache(server.issuer)
+    api_keys = APIKeyVerifier.from_discovery(keys, server.client_id, server.client_secret)
+    return protected_app(make_verifier(server, clock), api_keys).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +154,62 @@ def test_require_auth_refuses_what_is_no_scope(scope):
 def test_resource_auth_needs_a_verifier():
     with pytest.raises(ValueError):
         ResourceAuth(Flask(__name__))
+
+
+# -- API keys ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api_key(server) -> tuple[str, str]:
+    return server.api_key("read:users")
+
+
+def test_an_api_key_reaches_the_view_as_its_account(server, key_api, api_key, token):
+    response = key_api.get("/things", headers={"Authorization": f"Bearer {api_key[1]}"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["sub"].startswith("user_") and body["client_id"] is None
+    # Tokens still go to the JWT verifier on the same app.
+    assert key_api.get("/things", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+@pytest.mark.parametrize("make_key", [
+    lambda key: key[:-1] + ("A" if key[-1] != "A" else "B"),
+    lambda key: key[:-1],
+    lambda key: "tdk_" + "x" * 10,
+], ids=["wrong checksum", "truncated", "short"])
+def test_a_mistyped_api_key_gets_invalid_api_key_without_introspection(server, key_api, api_key, make_key):
+    before = server.requests["/oauth/introspect"]
+    response = key_api.get("/things", headers={"Authorization": f"Bearer {make_key(api_key[1])}"})
+    assert_refused(response, 401, "INVALID_API_KEY", INVALID)
+    assert server.requests["/oauth/introspect"] == before
+
+
+def test_an_unknown_api_key_gets_invalid_api_key(server, key_api):
+    before = server.requests["/oauth/introspect"]
+    response = key_api.get("/things", headers={"Authorization": f"Bearer {new_api_key()}"})
+    assert_refused(response, 401, "INVALID_API_KEY", INVALID)
+    assert server.requests["/oauth/introspect"] == before + 1
+
+
+def test_an_api_key_where_none_are_accepted_gets_invalid_api_key(api, api_key):
+    response = api.get("/things", headers={"Authorization": f"Bearer {api_key[1]}"})
+    assert_refused(response, 401, "INVALID_API_KEY", INVALID)
+
+
+def test_an_api_key_without_the_scope_gets_insufficient_scope(key_api, api_key):
+    response = key_api.get("/admin", headers={"Authorization": f"Bearer {api_key[1]}"})
+    assert_refused(response, 403, "INSUFFICIENT_SCOPE",
+                   f'Bearer {REALM}, error="insufficient_scope", scope="read:users admin:all"')
+
+
+def test_an_unreachable_server_is_503_for_keys_and_the_service_stays_up(server, clock, api_key, token):
+    nowhere = APIKeyVerifier(f"http://{HOST}:{free_port()}/oauth/introspect", server.client_id, server.client_secret)
+    app = protected_app(make_verifier(server, clock), nowhere).test_client()
+    for _ in range(2):
+        response = app.get("/things", headers={"Authorization": f"Bearer {api_key[1]}"})
+        assert response.status_code == 503
+        assert response.get_json() == {"error": {"code": "SERVICE_UNAVAILABLE", "status": 503,
+                                                 "message": "The credential could not be checked right now; try again shortly"}}
+        assert response.headers["Retry-After"] == "5" and response.headers["Cache-Control"] == "no-store"
+        assert "WWW-Authenticate" not in response.headers
+    assert app.get("/things", headers={"Authorization": f"Bearer {token}"}).status_code == 200

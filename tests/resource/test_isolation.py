@@ -31,6 +31,8 @@ def imported_by(imports: str) -> list[str]:
     "import authserver.resource",
     "from authserver.resource import TokenVerifier, JWKSCache, Principal, InvalidToken, TokenExpired",
     "from authserver.resource.flask import ResourceAuth, require_auth, current_principal",
+    "from authserver.resource import APIKeyVerifier, InvalidAPIKey, ServiceUnavailable",
+    "import authserver.resource.api_keys, authserver.resource.api_key_format",
 ])
 def test_the_resource_package_imports_no_server_code(imports):
     modules = imported_by(imports)

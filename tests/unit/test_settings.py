@@ -40,6 +40,7 @@ def test_defaults(workdir):
         key_size=2048,
         key_reload_seconds=5,
         key_rotation_days=0,
+        redis_url=None,
     )
     assert settings.is_https is False
 
@@ -67,6 +68,7 @@ VARIABLES = [
     ("AUTHSERVER_KEY_SIZE", "3072", "key_size", 3072),
     ("AUTHSERVER_KEY_RELOAD_SECONDS", "2", "key_reload_seconds", 2),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "90", "key_rotation_days", 90),
+    ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
 ]
 
 
@@ -227,6 +229,39 @@ def test_a_bad_database_url_is_refused_without_showing_the_password(workdir, url
         load_settings(environ={"AUTHSERVER_DATABASE_URL": url})
     assert str(caught.value).startswith("AUTHSERVER_DATABASE_URL: ")
     # Not in the message, nor anywhere in the traceback a crash would print.
+    assert PASSWORD not in "".join(traceback.format_exception(caught.value))
+
+
+# -- Redis URL -------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "redis://127.0.0.1:6379/0", "redis://127.0.0.1", f"redis://:{PASSWORD}@cache.internal:6379/1",
+    f"rediss://default:{PASSWORD}@cache.example.com:6380/0", "redis+unix:///run/redis/redis.sock",
+])
+def test_a_redis_url_is_accepted(workdir, url):
+    assert load_settings(environ={"AUTHSERVER_REDIS_URL": url}).redis_url == url
+
+
+def test_an_empty_redis_url_means_in_memory(workdir):
+    assert load_settings(environ={"AUTHSERVER_REDIS_URL": ""}).redis_url is None
+
+
+BAD_REDIS_URLS = [
+    ("other-scheme", f"http://admin:{PASSWORD}@cache.internal:6379/0"),
+    ("no-host", f"redis://:{PASSWORD}@:6379/0"),
+    ("port-not-a-number", f"redis://:{PASSWORD}@cache.internal:port/0"),
+    ("port-out-of-range", f"redis://:{PASSWORD}@cache.internal:70000/0"),
+    ("database-not-a-number", f"redis://:{PASSWORD}@cache.internal:6379/zero"),
+    ("unix-without-path", "redis+unix://"),
+    ("no-scheme", f"cache.internal:6379 {PASSWORD}"),
+]
+
+
+@pytest.mark.parametrize("url", [b[1] for b in BAD_REDIS_URLS], ids=[b[0] for b in BAD_REDIS_URLS])
+def test_a_bad_redis_url_is_refused_without_showing_the_password(workdir, url):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={"AUTHSERVER_REDIS_URL": url})
+    assert str(caught.value).startswith("AUTHSERVER_REDIS_URL: ")
     assert PASSWORD not in "".join(traceback.format_exception(caught.value))
 
 
