@@ -7,6 +7,8 @@ development server is for development only.
 
 from __future__ import annotations
 
+import sys
+
 from .gunicorn_runner import run_gunicorn
 from .oauth.keys import KeyStore
 from .settings import load_settings
@@ -21,4 +23,8 @@ def _load_app():
 def run(*, host: str, port: int, workers: int, threads: int) -> None:
     settings = load_settings()  # a bad setting stops here with one line, before any worker starts
     KeyStore(settings.keys_dir, settings.key_size).ensure_active()
+    if workers > 1 and not settings.redis_url:
+        # Allowed (a development default), but the limits are then per worker: say so once.
+        print(f"warning: sign-in throttling counts in each of the {workers} workers' memory, so each allows the "
+              "whole limit; set AUTHSERVER_REDIS_URL to share the counts", file=sys.stderr)
     run_gunicorn(_load_app, host=host, port=port, workers=workers, threads=threads, proc_name="authserver")

@@ -71,3 +71,14 @@ def get_code(client, client_id: str, challenge: str, **query) -> str:
     response = decide(client, authorize_url(authorize_query(client_id, challenge, **query)), "allow")
     assert response.status_code == 302, response.get_data(as_text=True)
     return redirect_params(response)["code"]
+
+
+def assert_envelope(response, status: int, code: str) -> dict:
+    """DESIGN.md, Errors: exactly {"error": {"code", "message", "status"}}, JSON, not cached."""
+    body = response.get_json(silent=True)
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert response.mimetype == "application/json"
+    assert body == {"error": {"code": code, "message": body["error"]["message"], "status": status}}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"].strip(), body
+    assert response.headers["Cache-Control"] == "no-store"
+    return body

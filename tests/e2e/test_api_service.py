@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 SCOPE = "read:users write:data"
 USER_APP_REDIRECT_URI = "https://app.example.com/callback"
 EMAIL, PASSWORD = "ada@example.com", "e2e usage metering passphrase"
+API_KEY_CACHE_SECONDS = 2  # the API's AUTHSERVER_API_KEY_CACHE_SECONDS: how long a revoked key may still pass
 USAGE_FLUSH_SECONDS = 0.5  # the API's AUTHSERVER_USAGE_FLUSH_SECONDS: short, so the test waits little
 KEY_RELOAD_SECONDS = 1  # the server's AUTHSERVER_KEY_RELOAD_SECONDS: short, so rotation tests wait little
 
@@ -38,7 +39,7 @@ def auth_server(tmp_path_factory, e2e_database_url):
     client = json.loads(workspace.run("clients", "create", "--name", "API E2E", "--grant-type", "client_credentials",
                                       "--scope", SCOPE))
     app = json.loads(workspace.run("clients", "create", "--name", "User App", "--redirect-uri", USER_APP_REDIRECT_URI,
-                                   "--grant-type", "authorization_code", "--scope", SCOPE))
+                                   "--grant-type", "authorization_code", "--scope", f"{SCOPE} keys:manage"))
     workspace.run("users", "create", "--email", EMAIL, "--name", "Ada", "--password-stdin", stdin=PASSWORD + "\n")
     with running_server(workspace, workers=2) as server:
         server.client = (client["client_id"], client["client_secret"])
@@ -58,6 +59,7 @@ def api(auth_server, tmp_path_factory):
         # The service's own client, to report usage (the API E2E client doubles as it here).
         AUTHSERVER_API_CLIENT_ID=auth_server.client[0], AUTHSERVER_API_CLIENT_SECRET=auth_server.client[1],
         AUTHSERVER_USAGE_FLUSH_SECONDS=str(USAGE_FLUSH_SECONDS),
+        AUTHSERVER_API_KEY_CACHE_SECONDS=str(API_KEY_CACHE_SECONDS),
     ), cwd=workdir, port=free_port(), workers=2)
     service.start()
     try:
@@ -159,6 +161,27 @@ def test_usage_counted_by_the_api_shows_up_on_the_server(auth_server, api):
         assert time.monotonic() < deadline, f"the server has {counted}"
         time.sleep(USAGE_FLUSH_SECONDS)
     assert counted["count"] == 3 and counted["by_credential"] == {auth_server.user_app[0]: 3}
+
+
+def test_a_revoked_api_key_is_refused_once_the_cache_time_has_passed(auth_server, api):
+    redis_url, prefix = api.redis
+    delete_keys(redis_url, prefix)
+    tokens = user_tokens(auth_server, client=auth_server.user_app, redirect_uri=USER_APP_REDIRECT_URI,
+                         email=EMAIL, password=PASSWORD, scope=f"{SCOPE} keys:manage")
+    manage = {"Authorization": f"Bearer {tokens['access_token']}"}
+    created = requests.post(auth_server.url("/v1/api-keys"), json={"name": "e2e", "scopes": ["read:users"]},
+                            headers=manage, timeout=10)
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert api_statuses(api, key, times=6) == [200] * 6  # both workers hold an active answer now
+
+    revoked = requests.delete(auth_server.url(f"/v1/api-keys/{created.json()['id']}"), headers=manage, timeout=10)
+    assert revoked.status_code == 204
+    time.sleep(API_KEY_CACHE_SECONDS + 0.5)
+    headers = {"Authorization": f"Bearer {key}", "Connection": "close"}
+    refusals = [requests.get(api.url("/v1/users"), headers=headers, timeout=10) for _ in range(6)]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refusals] == [(401, "INVALID_API_KEY")] * 6
+    delete_keys(redis_url, prefix)
 
 
 def this_hour_usage(auth_server, access_token: str) -> dict:

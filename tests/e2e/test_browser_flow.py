@@ -161,3 +161,8 @@ def test_serve_refuses_plain_http_issuer_off_loopback(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "AUTHSERVER_ISSUER" in lines[0] and "https" in lines[0]
+
+
+def test_several_workers_without_redis_warn_that_throttling_is_per_worker(server):
+    # Allowed (`dev.py up` runs so), but each worker then counts failed sign-ins on its own.
+    assert server.stderr().count("warning: sign-in throttling counts in each of the 2 workers' memory") == 1

@@ -20,7 +20,7 @@ from authserver.storage.db import session
 from authserver.storage.models import ApiKey
 
 from ..conftest import ISSUER, PASSWORD
-from ..helpers import csrf_token, login
+from ..helpers import assert_envelope, csrf_token, login
 from .stored_state import snapshot, unchanged
 from .token_world import FORGERIES, JSON, Registered, World, world  # noqa: F401 (fixtures)
 
@@ -81,16 +81,6 @@ def revoke(w: World, access_token: str, key_id: str):
 def public(key_object: dict) -> dict:
     """The key object as listed: without the key itself and the rotation's extras."""
     return {name: value for name, value in key_object.items() if name in KEY_FIELDS}
-
-
-def assert_envelope(response, status: int, code: str) -> dict:
-    body = response.get_json(silent=True)
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    assert response.mimetype == JSON
-    assert body == {"error": {"code": code, "message": body["error"]["message"], "status": status}}, body
-    assert body["error"]["message"].strip()
-    assert response.headers["Cache-Control"] == "no-store"
-    return body
 
 
 def stranger_key(w: World) -> str:

@@ -23,7 +23,7 @@ from authserver.storage.db import session
 from authserver.storage.models import RefreshToken
 
 from ..conftest import ISSUER, PASSWORD, REDIRECT_URI
-from ..helpers import csrf_token
+from ..helpers import assert_envelope, csrf_token
 from .owned_apps import active, client_credentials, code_flow_tokens, forget_owned_apps, token_request
 from .stored_state import snapshot, unchanged
 from .token_world import JSON, Registered, World, post, world  # noqa: F401 (fixtures)
@@ -92,16 +92,6 @@ def remove(w: World, access_token: str, client_id: str):
 def public(app_object: dict) -> dict:
     """The app object as listed: without the secret."""
     return {name: value for name, value in app_object.items() if name in APP_FIELDS}
-
-
-def assert_envelope(response, status: int, code: str) -> dict:
-    body = response.get_json(silent=True)
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    assert response.mimetype == JSON
-    assert body == {"error": {"code": code, "message": body["error"]["message"], "status": status}}, body
-    assert body["error"]["message"].strip()
-    assert response.headers["Cache-Control"] == "no-store"
-    return body
 
 
 def stranger_app(w: World) -> str:

@@ -26,7 +26,7 @@ PAGE = "/dashboard/api-keys"
 DAY = 86400
 WARNING = "Copy and securely store your key now: API keys are shown only once."
 SHOWN_KEY = re.compile(r'id="new-api-key"[^>]*value="([^"]+)"')
-KEY_ITEM = re.compile(r'<li class="key-item" id="(key_[0-9a-f]+)".*?</li>', re.DOTALL)
+KEY_ITEM = re.compile(r'<li class="item" id="(key_[0-9a-f]+)".*?</li>', re.DOTALL)
 
 
 # -- fixtures and helpers --------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def test_a_grace_period_not_offered_is_refused(app, client, owner, database_url,
     page = response.get_data(as_text=True)
     assert ("The key was not rotated. Choose how long the old key keeps working: not at all, 1 hour, 24 hours or "
             "7 days.") in text_of(page)
-    assert re.search(r'<details class="key-action" open>\s*<summary[^>]*>Rotate', page)  # beside its form
+    assert re.search(r'<details class="item-action" open>\s*<summary[^>]*>Rotate', page)  # beside its form
     assert shown_key(page) is None
 
 

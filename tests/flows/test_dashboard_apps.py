@@ -97,8 +97,8 @@ def test_the_page_lists_the_accounts_apps_with_what_they_are_registered_for(worl
     shown = page_of(world.browser)
     assert '<a href="/dashboard/apps" class="active" aria-current="page">Apps</a>' in shown
     assert "Eve&#39;s app" not in shown and "Eve's app" not in shown
-    items = shown.split('<li class="app-item">')[1:]
-    names = [re.search(r'<h3 class="app-name">([^<]+)</h3>', item).group(1) for item in items]
+    items = shown.split('<li class="item">')[1:]
+    names = [re.search(r'<h3 class="item-name">([^<]+)</h3>', item).group(1) for item in items]
     assert names == ["Phone App", "Web App"]
     phone_item, web_item = items
     assert ">Public<" in phone_item and ">Confidential<" in web_item

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from ..helpers import assert_envelope
 from .stored_state import differences, snapshot, unchanged
 from .tokens import user_tokens
 
@@ -28,14 +29,6 @@ def batch(*counts, batch_id: str | None = None) -> dict:
 
 def entry(account="user_abc", credential="client_xyz", hour=None, count=1) -> dict:
     return {"account": account, "credential": credential, "hour": this_hour() if hour is None else hour, "count": count}
-
-
-def assert_envelope(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["status"] == status
-    assert body["error"]["message"]
-    return body
 
 
 @pytest.fixture

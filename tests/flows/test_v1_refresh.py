@@ -19,6 +19,7 @@ from authserver.app import create_app
 from authserver.credentials import digest
 from authserver.storage.models import Client, RefreshToken
 
+from ..helpers import assert_envelope as envelope
 from .stored_state import differences, snapshot, unchanged
 from .token_world import (  # noqa: F401 (fixtures)
     CHUNKED,
@@ -42,16 +43,8 @@ CODES = {"INVALID_REQUEST": 400, "INVALID_TOKEN": 401, "TOKEN_EXPIRED": 401, "IN
 
 
 def assert_envelope(response, status: int, code: str) -> str:
-    """DESIGN.md, Errors: exactly {"error": {"code", "message", "status"}}; 401s carry a challenge."""
-    body = response.get_json(silent=True)
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    assert response.mimetype == JSON
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "status"}, body
-    assert body["error"]["code"] == code and body["error"]["status"] == status, body
-    message = body["error"]["message"]
-    assert isinstance(message, str) and message.strip(), body
-    assert response.headers["Cache-Control"] == "no-store"
+    """The envelope (tests/helpers.py), and the challenge a 401 carries; returns the message."""
+    message = envelope(response, status, code)["error"]["message"]
     challenge = response.headers.get("WWW-Authenticate", "")
     if code == "INVALID_CLIENT":
         # Client credentials go in HTTP Basic: the challenge names that scheme (RFC 6749 §5.2).
