@@ -42,7 +42,7 @@ from .api_key_format import is_well_formed
 from .errors import InvalidAPIKey, InvalidToken, ServiceUnavailable
 from .http import HTTPFailure, fetch_json, new_opener
 from .jwks import HTTP_TIMEOUT, FetchError, JWKSCache
-from .verifier import Principal, _rate_limits
+from .verifier import Principal, rate_limits_of
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def _principal_from(answer: object) -> Principal | None:
     if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int)):
         raise _NoAnswer("`exp` is not an integer")
     try:
-        rate_limits = _rate_limits(answer)
+        rate_limits = rate_limits_of(answer)
     except InvalidToken as exc:
         raise _NoAnswer(exc.detail) from None
     return Principal(

@@ -171,7 +171,7 @@ class TokenVerifier:
         if not isinstance(claims.get("plan", ""), str):
             raise InvalidToken("plan is not a string")
         _scopes(claims)
-        _rate_limits(claims)
+        rate_limits_of(claims)
 
     def _check_expiry(self, claims: dict) -> None:
         try:
@@ -191,14 +191,14 @@ class TokenVerifier:
             token_id=claims["jti"],
             expires_at=int(claims["exp"]),
             claims=MappingProxyType(dict(claims)),
-            rate_limits=_rate_limits(claims),
+            rate_limits=rate_limits_of(claims),
         )
 
 
 RATE_LIMIT_KINDS = ("per_hour", "per_minute")
 
 
-def _rate_limits(claims: Mapping[str, Any]) -> Mapping[str, int | None] | None:
+def rate_limits_of(claims: Mapping[str, Any]) -> Mapping[str, int | None] | None:
     """The `rate_limits` claim (or introspection field), read-only, if its shape is exactly the
     server's: an object with only `per_hour` / `per_minute`, each a positive integer or null.
     Anything else raises InvalidToken (fail closed: a mangled limit must not turn into "unlimited")."""

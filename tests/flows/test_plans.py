@@ -127,8 +127,8 @@ def test_changed_limits_and_a_downgrade_show_the_same_way(world, registered):
 def test_the_servers_claim_is_what_the_resource_verifier_accepts(world, registered):
     """The server's claim shape passes the resource side's checks and gives PlanLimits."""
     from authserver.resource.ratelimit import PlanLimits, custom_limits, limits_for
-    from authserver.resource.verifier import _rate_limits
+    from authserver.resource.verifier import rate_limits_of
 
     set_plan(world, "enterprise", per_minute=25)
     claims = claims_of(world.user_tokens(registered.main)["access_token"])
-    assert limits_for(claims["plan"], custom_limits(_rate_limits(claims))) == PlanLimits(None, 25)
+    assert limits_for(claims["plan"], custom_limits(rate_limits_of(claims))) == PlanLimits(None, 25)
