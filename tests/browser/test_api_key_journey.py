@@ -87,7 +87,9 @@ def read_new_key(page) -> str:
     assert re.fullmatch(r"tdk_[A-Za-z0-9_-]+_[A-Za-z0-9]+", key), key
     copy = page.get_by_role("button", name="Copy")
     copy.click()
-    assert page.get_by_role("button", name="Copied").is_visible()
+    from playwright.sync_api import expect  # here: without Playwright the fixtures skip (or fail under CI)
+
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()  # once the clipboard write resolves
     assert page.evaluate("() => navigator.clipboard.readText()") == key
     return key
 
