@@ -37,10 +37,10 @@ def versions(stack, wrk: str) -> dict[str, str]:
     try:
         from cryptography.hazmat.backends.openssl.backend import backend
 
-        found["OpenSSL"] = backend.openssl_version_text()
+        found["OpenSSL"] = backend.openssl_version_text().removeprefix("OpenSSL ")
     except (ImportError, AttributeError):  # the backend module moved between releases
         found["OpenSSL"] = "n/a"
-    found["wrk"] = _first_line([wrk, "--version"])[:40]
+    found["wrk"] = (_first_line([wrk, "--version"]).split() + ["?", "?"])[1]  # "wrk debian/4.1.0-3+b2 [epoll] …"
     found["node"] = _first_line(["node", "--version"])
     if stack.database_kind == "PostgreSQL":
         import psycopg
@@ -361,9 +361,9 @@ def limits_notes(results) -> list[str]:
                      f"`UsageMeter.flush` (authserver/api/usage.py) sends batches until none is left, and with "
                      f"requests still arriving one always is, so each worker posts `/v1/usage` back to back "
                      f"({reports[0]:,} reports in {reports[1]:.0f} s instead of about "
-                     f"{results.api_workers * reports[1] / results.usage_interval:.0f}). That thread takes GIL time "
-                     f"from the API's requests, and the authorization server pays a client authentication and a "
-                     f"transaction per report: a bug, reported, not worked around here.")
+                     f"{results.api_workers * reports[1] / results.usage_interval:.0f}). Each report costs the API worker "
+                     f"an HTTP request from its flusher thread and the authorization server a client authentication "
+                     f"and a transaction: a bug, reported, not worked around here.")
         notes.append(text)
     if v["jwks"][0] is False:
         notes.append(f"**JWKS and discovery.** {num(per_ms('jwks'), 3)} ms and {num(per_ms('discovery'), 3)} ms of "
