@@ -54,6 +54,7 @@ MAX_BATCH_BYTES = 48 * 1024
 class Batch:
     batch_id: str
     counts: tuple[dict, ...]
+    left_behind: bool = False  # counts stayed in the buffer when it was taken (the limits cut it)
 
     def body(self) -> bytes:
         return json.dumps({"batch_id": self.batch_id, "counts": list(self.counts)}).encode()
@@ -100,14 +101,20 @@ class UsageMeter:
     # -- sending -------------------------------------------------------------------
 
     def flush(self) -> bool:
-        """Send the pending batch, then new batches until nothing is left; True when all were
-        acknowledged. On a failure the unacknowledged batch is kept for the next flush."""
+        """Send the pending batch, then what was counted before this flush: another batch only
+        while the last one left counts behind. What is counted during the sends waits for the next
+        flush, so a busy worker reports once per interval, not back to back. True when all were
+        acknowledged; on a failure the unacknowledged batch is kept for the next flush."""
         with self._flush_lock:
+            more = True
             while True:
                 if self._pending is None:
+                    if not more:
+                        return True
                     self._pending = self._take_batch()
                     if self._pending is None:
                         return True
+                    more = self._pending.left_behind
                 if not self._send(self._pending):
                     return False
                 self._pending = None
@@ -141,7 +148,7 @@ class UsageMeter:
                 else:
                     del self._counts[key]
                 entries.append(entry)
-        return Batch(uuid.uuid4().hex, tuple(entries))
+            return Batch(uuid.uuid4().hex, tuple(entries), left_behind=bool(self._counts))
 
     def _send(self, batch: Batch) -> bool:
         request = urllib.request.Request(self.url, data=batch.body(), method="POST", headers={
