@@ -14,6 +14,7 @@ from .oauth.server import AuthServer
 from .oauth.signing import TokenSigner
 from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
+from .storage import clients
 from .storage.db import Database
 from .web import csp, dashboard, sign_in_limits, signup
 from .web import apps_api, dashboard_api_keys, dashboard_apps, dashboard_authorized_apps, dashboard_usage, openapi
@@ -32,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
 
     Database(settings.database_url).init_app(app)
+    clients.init_cache(app, settings.client_cache_seconds)
     store = KeyStore(settings.keys_dir, settings.key_size)
     store.ensure_active()
     tokens = TokenIssuer(

@@ -195,9 +195,9 @@ def serve(args) -> None:
 # -- api -----------------------------------------------------------------------
 
 def api_serve(args) -> None:
-    """The sample API service under gunicorn. Imports only authserver.api (no server code)."""
+    """The sample API service under the WSGI server (wsgi_server.py). Imports only authserver.api (no server code)."""
     from .api.config import ApiConfigError, load_api_config
-    from .gunicorn_runner import run_gunicorn
+    from .wsgi_server import run_wsgi_server
     from .resource.ratelimit import RateLimiter, StorageConfigError, check_storage_for_workers
 
     try:
@@ -216,8 +216,7 @@ def api_serve(args) -> None:
 
         return create_api_app(config)
 
-    run_gunicorn(load_app, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
-                 proc_name="authserver-api")
+    run_wsgi_server(load_app, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 
 # -- plumbing ------------------------------------------------------------------
@@ -284,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(run=keys_rotate)
 
-    serve_parser = commands.add_parser("serve", help="run the server under gunicorn")
+    serve_parser = commands.add_parser("serve", help="run the server (granian, one worker per core)")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=5000)
     serve_parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -292,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.set_defaults(run=serve)
 
     api = commands.add_parser("api", help="the sample API service").add_subparsers(title="api commands")
-    api_serve_parser = api.add_parser("serve", help="run the sample API service under gunicorn")
+    api_serve_parser = api.add_parser("serve", help="run the sample API service (granian)")
     api_serve_parser.add_argument("--host", default="127.0.0.1")
     api_serve_parser.add_argument("--port", type=int, default=5001)
     api_serve_parser.add_argument("--workers", type=int, default=None,

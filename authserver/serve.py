@@ -1,15 +1,13 @@
-"""`authserver serve`: gunicorn with a keep-alive worker (gthread), one process per core
-(authserver/gunicorn_runner.py).
+"""`authserver serve`: the WSGI server (authserver/wsgi_server.py), one worker process per core.
 
-gunicorn's `sync` worker closes every connection and halves token throughput; the Flask
-development server is for development only.
+The Flask development server is for development only.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .gunicorn_runner import run_gunicorn
+from .wsgi_server import run_wsgi_server
 from .oauth.keys import KeyStore
 from .settings import load_settings
 
@@ -27,4 +25,4 @@ def run(*, host: str, port: int, workers: int, threads: int) -> None:
         # Allowed (a development default), but the limits are then per worker: say so once.
         print(f"warning: sign-in throttling counts in each of the {workers} workers' memory, so each allows the "
               "whole limit; set AUTHSERVER_REDIS_URL to share the counts", file=sys.stderr)
-    run_gunicorn(_load_app, host=host, port=port, workers=workers, threads=threads, proc_name="authserver")
+    run_wsgi_server(_load_app, host=host, port=port, workers=workers, threads=threads)

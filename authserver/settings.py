@@ -33,6 +33,7 @@ class Settings:
     key_size: int
     key_reload_seconds: int
     key_rotation_days: int
+    client_cache_seconds: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
 
@@ -54,6 +55,7 @@ DEFAULTS = {
     "key_size": "2048",
     "key_reload_seconds": "5",
     "key_rotation_days": "0",
+    "client_cache_seconds": "5",
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -92,6 +94,8 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         key_reload_seconds=_int("AUTHSERVER_KEY_RELOAD_SECONDS", raw["key_reload_seconds"], 1, 60),
         # 0: rotate only with `authserver keys rotate`.
         key_rotation_days=_int("AUTHSERVER_KEY_ROTATION_DAYS", raw["key_rotation_days"], 0, 3650),
+        # How long a worker may keep using a client it has read (storage/client_cache.py); 0: off.
+        client_cache_seconds=_int("AUTHSERVER_CLIENT_CACHE_SECONDS", raw["client_cache_seconds"], 0, 60),
         redis_url=_redis_url(raw.get("redis_url")),
     )
     _check_database_url(settings.database_url)

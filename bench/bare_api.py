@@ -1,5 +1,5 @@
 """The comparison point of scenario 5: the sample API service's own app (`create_api_app`, same
-config, hooks and error handlers) under the same gunicorn settings as `authserver api serve`,
+config, hooks and error handlers) under the same server settings as `authserver api serve`,
 with `GET /v1/users` running its bare view: no `require_auth` (no JWT verification) and no rate
 limiter (nor the usage count that sits behind it). The principal the view reads is the one the
 benchmark's JWT stands for, verified once per worker at start-up, so the answer is the same JSON.
@@ -38,7 +38,7 @@ def create_bare_app():
 
 
 def main() -> None:
-    from authserver.gunicorn_runner import run_gunicorn
+    from authserver.wsgi_server import run_wsgi_server
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -46,8 +46,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    run_gunicorn(create_bare_app, host=args.host, port=args.port, workers=args.workers, threads=args.threads,
-                 proc_name="authserver-bare-api")
+    run_wsgi_server(create_bare_app, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def steal_seconds() -> float:
 
 
 def stop(process: subprocess.Popen, timeout: float = 15) -> None:
-    """SIGTERM to the PID we started (gunicorn: graceful stop), then SIGKILL to it and to any
+    """SIGTERM to the PID we started (granian: graceful stop), then SIGKILL to it and to any
     descendant still alive (by PID, as recorded just before)."""
     if process.poll() is not None:
         return

@@ -1,8 +1,8 @@
 """Where the server's time goes: py-spy (a sampling profiler, outside the server's process) records
-every worker of a gunicorn master while wrk drives a scenario.
+every worker of a server we started while wrk drives a scenario.
 
 It samples in `--gil` mode: only the thread holding the GIL, i.e. Python code running. Two
-reasons: py-spy cannot tell idle threads here (gthread's waiting threads would show up as
+reasons: py-spy cannot tell idle threads here (waiting threads would show up as
 psycopg's `wait`, `select`, `queue.get`), and the threads waiting for the GIL would be counted
 where they stand. What runs with the GIL released is accounted for separately, by measurement:
 the kernel's share from /proc (system CPU), and RSA from the ceiling measured in the same run
@@ -43,7 +43,7 @@ LAYERS = [
     ("redis-py / limits (rate-limit counters)", _pkg("redis", "limits")),
     ("Flask / Werkzeug / Flask-Login / Jinja", _pkg("flask", "werkzeug", "jinja2", "flask_login", "flask_wtf",
                                                     "wtforms", "itsdangerous", "markupsafe", "blinker")),
-    ("gunicorn (gthread loop, HTTP parsing, writes)", _pkg("gunicorn")),
+    ("granian (WSGI glue in Python; its HTTP work in Rust is not sampled)", _pkg("granian")),
     ("authserver (our code)", _pkg("authserver", "bench")),
     ("stdlib json", _pkg("json")),
     ("stdlib threading / selectors / queue", re.compile(r"^(threading|selectors|queue|socket|ssl)\.py$|(^|/)concurrent/")),
@@ -70,7 +70,7 @@ def ensure_py_spy() -> Path | None:
 
 
 def record(py_spy: Path, pid: int, seconds: int, output: Path, rate: int = 200) -> subprocess.Popen:
-    """Start recording the gunicorn master `pid` and its workers (returns at once)."""
+    """Start recording the server process `pid` and its workers (returns at once)."""
     return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--gil",
                              "--duration", str(seconds), "--rate", str(rate), "--format", "raw", "--output", str(output)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -122,10 +122,10 @@ class Profile:
 
 
 # Inclusive markers: the share of samples with at least one frame matching (a frame reads
-# "Class.method (package/module.py:line)"). None: samples outside the Flask app (gunicorn's own work).
+# "Class.method (package/module.py:line)"). None: samples outside the Flask app (the WSGI server's own work).
 MARKERS = [
     ("inside the Flask app (Flask.wsgi_app)", re.compile(r"^Flask\.wsgi_app \(flask/")),
-    ("outside the Flask app (gunicorn: accept, parse, write, keep-alive)", None),
+    ("outside the Flask app (the WSGI server's Python side)", None),
     ("the token endpoint view (web/oauth.py token)", re.compile(r"^token \(authserver/web/oauth\.py")),
     ("the authorize view (web/oauth.py authorize)", re.compile(r"^authorize \(authserver/web/oauth\.py")),
     ("client authentication (AuthServer.authenticate_client)", re.compile(r"^AuthServer\.authenticate_client \(")),
@@ -155,8 +155,7 @@ def summarise(path: Path, scenario: str) -> Profile:
         if not stack or not count.isdigit():
             continue
         frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
-        # gunicorn's idle threads show up only when they run; a worker's main loop waiting in
-        # select() is not a sample (py-spy skips idle threads by default).
+        # Idle threads show up only when they run (py-spy skips idle threads by default).
         if not frames:
             continue
         n = int(count)

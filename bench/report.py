@@ -28,7 +28,7 @@ def num(value, digits: int = 0) -> str:
 
 def versions(stack, wrk: str) -> dict[str, str]:
     found = {"python": platform.python_version(), "kernel": platform.release()}
-    for package in ("Flask", "Werkzeug", "Authlib", "joserfc", "SQLAlchemy", "gunicorn", "cryptography", "psycopg",
+    for package in ("Flask", "Werkzeug", "Authlib", "joserfc", "SQLAlchemy", "granian", "cryptography", "psycopg",
                     "redis", "limits"):
         try:
             found[package] = metadata.version(package)
@@ -368,7 +368,7 @@ def limits_notes(results) -> list[str]:
     if v["jwks"][0] is False:
         notes.append(f"**JWKS and discovery.** {num(per_ms('jwks'), 3)} ms and {num(per_ms('discovery'), 3)} ms of "
                      "server CPU per GET, for bodies of a few hundred bytes to a few KB: this is the fixed cost of a "
-                     "request through gunicorn gthread, Flask and our after-request hooks (discovery is rebuilt "
+                     "request through the WSGI server, Flask and our after-request hooks (discovery is rebuilt "
                      "with jsonify on every request, the JWKS re-serialised)." + profile_text("discovery"))
     if v["p99"][0] is False:
         notes.append("**p99 at c=8.** Eight connections on two workers of four threads each, on the two cores that "
@@ -395,7 +395,7 @@ def render(results) -> str:
         f"machines): {results.steal_s:.0f} s, {_steal_share(results):.0f} % of the machine's time; figures drift with it "
         "(see *rates of the runs*)."),
         f"- **Stack:** {results.stack_description}.",
-        (f"- **Server:** `authserver serve`, gunicorn `gthread`, {results.workers} workers (= cores) × 4 threads; "
+        (f"- **Server:** `authserver serve`, granian, {results.workers} workers (= cores) × 4 threads; "
         f"the sample API service (with usage metering, and without) and the bare view, {results.api_workers} "
         "worker(s) each. Everything on 127.0.0.1."),
         "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in results.versions.items()) + ".",
@@ -409,7 +409,7 @@ def render(results) -> str:
         "## Table",
         "",
         ("*per server CPU-s*: what the scenario completed (2xx answers; for the code flow, whole flows) per CPU "
-        "second of the server's process tree (gunicorn master and workers, all threads, from `/proc`), which "
+        "second of the server's process tree (the server's main process and workers, all threads, from `/proc`), which "
         "holds on a shared machine. *+ PG backends*: the same, counting also the PostgreSQL backends serving the "
         "benchmark database. Latencies are per HTTP request. *machine busy %*: the whole machine just before a "
         "run (another job on the machine shows here)."),

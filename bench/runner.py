@@ -196,7 +196,7 @@ def run_stack(stack: Stack, load: Load, results: Results, cores: int, workdir: P
     results.workers = cores
     auth = stack.start_auth(workers=cores)
     results.commands.append(f"authserver serve --host 127.0.0.1 --port {stack.auth_port} --workers {cores} "
-                            "(gunicorn gthread, 4 threads per worker)")
+                            "(granian, 4 threads per worker)")
     prepared, browser = prepare(stack, deployment)
     results.api_workers = cores if stack.redis_url else 1
     api = stack.start_api(results.api_workers, *prepared.api_client, wait=False)
@@ -377,7 +377,7 @@ def profile_scenarios(stack, load: Load, results: Results, auth, api, cc_env, fl
         results.profiles.append(profile)
         print(f"# profiled {name}: {profile.samples} samples"
               + (f" ({profile.error})" if profile.error else ""), flush=True)
-    results.commands.append(f"py-spy record --pid <gunicorn master> --subprocesses --gil --rate 200 "
+    results.commands.append(f"py-spy record --pid <server main process> --subprocesses --gil --rate 200 "
                             f"--duration {seconds} --format raw   (under the same wrk load, not measured)")
 
 

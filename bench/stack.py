@@ -1,6 +1,6 @@
 """What the bench measures, started on loopback in production configuration: a fresh database
 (PostgreSQL when reachable, else SQLite), Redis when reachable (else in-memory counters),
-`authserver serve` (gunicorn gthread, one worker per core), `authserver api serve`, and the same
+`authserver serve` (granian, one worker per core), `authserver api serve`, and the same
 API view without authentication and rate limiting (bench/bare_api.py). Stopped by PID."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def free_port() -> int:
 
 @dataclass
 class Service:
-    """A gunicorn master we started; its workers are its children."""
+    """A server we started (granian's main process); its workers are its children."""
 
     name: str
     port: int
@@ -69,7 +69,7 @@ class Service:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not answer /healthz within {timeout} s:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.1)
-        # Every worker booted (gunicorn forks them one by one): wait until all are there.
+        # Every worker booted (they start one by one): wait until all are there.
         while len(self.workers()) < self.expected_workers and time.monotonic() < deadline:
             time.sleep(0.1)
 

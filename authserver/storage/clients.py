@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from .. import credentials
 from . import access_tokens
-from .db import session
+from .client_cache import ClientCache
+from .db import separate_session, session
 from .models import AuthorizationCode, Client, RefreshToken, User
 
 MAX_APPS_PER_ACCOUNT = 25
+CACHE_KEY = "authserver.client_cache"
 
 
 class TooManyApps(ValueError):
@@ -51,13 +54,35 @@ def create_client(
     return client, secret
 
 
+def init_cache(app: Flask, ttl: int) -> None:
+    app.extensions[CACHE_KEY] = ClientCache(ttl)
+
+
+def _cache() -> ClientCache:
+    return current_app.extensions[CACHE_KEY]
+
+
+def forget_cached(client_id: str) -> None:
+    """This worker reads the client again at its next use (after a change made here)."""
+    _cache().forget(client_id)
+
+
 def find_active(client_id: str) -> Client | None:
+    """The active client, from this worker's cache when it is fresh (see client_cache.py).
+    The row comes detached from any session: read it, never change it."""
     # No client id is longer or holds NUL, which PostgreSQL refuses with an error (a 500).
     if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
-    return session().scalar(
-        select(Client).where(Client.client_id == client_id, Client.is_active.is_(True))
-    )
+    cache = _cache()
+    client = cache.get(client_id)
+    if client is None:
+        # Its own session: the row is shared by this worker's threads, so it must belong to none of
+        # them, and the request's session keeps any instance of this client it already holds.
+        with separate_session() as db:
+            client = db.scalar(select(Client).where(Client.client_id == client_id, Client.is_active.is_(True)))
+        if client is not None:
+            cache.put(client_id, client)
+    return client
 
 
 def create_owned(owner_id: int, registration: dict) -> tuple[Client, str | None]:
@@ -95,6 +120,7 @@ def rotate_secret(client: Client) -> str:
     secret = credentials.new_secret("tds")
     client.secret_digest = credentials.digest(secret)
     session().commit()
+    forget_cached(client.client_id)
     return secret
 
 
@@ -113,3 +139,4 @@ def delete_owned(client: Client) -> None:
             access_tokens.deny(jti, expires_at)
     db.delete(client)
     db.commit()
+    forget_cached(client.client_id)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 EXTENSION_KEY = "authserver.db"
+# A pooled connection idle longer than this is tested before use (see _ping_when_idle).
+PING_AFTER_IDLE_SECONDS = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -23,7 +28,34 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use only if it sat idle a while (a database restart or a
+    dropped idle connection), not on every checkout as `pool_pre_ping` would: under load that
+    was one more round trip per request. A connection that fails here is replaced (the pool
+    retries); one that breaks while in use invalidates the pool, so after an outage each worker
+    fails at most the requests it had in flight."""
+
+    @event.listens_for(engine, "checkin")
+    def _remember_checkin(_dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy):
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure: this connection is not usable
+            raise DisconnectionError() from exc
 
 
 class Database:
@@ -39,3 +71,9 @@ class Database:
 def session() -> Session:
     """The current request's session."""
     return current_app.extensions[EXTENSION_KEY].sessions()
+
+
+def separate_session() -> Session:
+    """A session of its own, outside the request's (close it): what it loads is detached when it
+    closes, so it can be shared without tying the request's session to it."""
+    return current_app.extensions[EXTENSION_KEY].sessions.session_factory()

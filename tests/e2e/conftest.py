@@ -1,5 +1,5 @@
 """End-to-end fixtures: a deployment prepared only through the `authserver` CLI, in a temporary
-directory, and the real server (`authserver serve`, gunicorn) running on a free loopback port."""
+directory, and the real server (`authserver serve`, granian) running on a free loopback port."""
 
 from __future__ import annotations
 

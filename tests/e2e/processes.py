@@ -50,7 +50,7 @@ def _command(args) -> list[str]:
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """SIGTERM (gunicorn: graceful shutdown), wait, then SIGKILL if it is still running."""
+    """SIGTERM (granian: graceful shutdown), wait, then SIGKILL if it is still running."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)

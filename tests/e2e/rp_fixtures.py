@@ -74,7 +74,7 @@ def rp_deployment(tmp_path_factory, e2e_database_url) -> RPDeployment:
 def rp_server(rp_deployment):
     with running_server(Workspace(rp_deployment.workdir, rp_deployment.port, rp_deployment.env)) as server:
         yield server
-    # Stopped by its PID: the gunicorn master has exited (its workers go with it).
+    # Stopped by its PID: the server's main process has exited (its workers go with it).
     assert server.process.poll() is not None, "the server process is still running"
 
 

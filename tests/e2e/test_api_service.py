@@ -1,4 +1,4 @@
-"""The sample API service as a real process (`authserver api serve`, gunicorn, 2 workers, Redis
+"""The sample API service as a real process (`authserver api serve`, granian, 2 workers, Redis
 counters) in front of the real authorization server (`authserver serve`, 2 workers)."""
 
 from __future__ import annotations

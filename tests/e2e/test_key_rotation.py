@@ -64,7 +64,7 @@ def verify(token: str, server) -> dict:
 
 
 def worker_pids(master_pid: int) -> set[int]:
-    """gunicorn's workers: the master's children (Linux /proc)."""
+    """The server's workers: its main process's children (Linux /proc)."""
     children = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

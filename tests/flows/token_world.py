@@ -28,7 +28,7 @@ from sqlalchemy import update
 
 from authserver.app import create_app
 from authserver.credentials import digest
-from authserver.extensions import SERVER_KEY
+from authserver.extensions import SERVER_KEY, SETTINGS_KEY
 from authserver.storage import clients, consents, users
 from authserver.storage.db import session
 from authserver.storage.models import Client, RefreshToken, User
@@ -85,11 +85,13 @@ class World:
             return Registered(row.client_id, secret, row.id, row.token_endpoint_auth_method)
 
     def execute(self, statement) -> None:
-        """Change stored rows through the app's own storage session (to set up a case)."""
+        """Change stored rows through the app's own storage session (to set up a case), and start
+        this worker's client cache afresh, as a change made here would (storage/client_cache.py)."""
         with self.app.app_context():
             db = session()
             db.execute(statement)
             db.commit()
+        clients.init_cache(self.app, self.app.extensions[SETTINGS_KEY].client_cache_seconds)
 
     # -- real tokens ---------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ def test_defaults(workdir):
         key_size=2048,
         key_reload_seconds=5,
         key_rotation_days=0,
+        client_cache_seconds=5,
         redis_url=None,
     )
     assert settings.is_https is False
@@ -68,6 +69,7 @@ VARIABLES = [
     ("AUTHSERVER_KEY_SIZE", "3072", "key_size", 3072),
     ("AUTHSERVER_KEY_RELOAD_SECONDS", "2", "key_reload_seconds", 2),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "90", "key_rotation_days", 90),
+    ("AUTHSERVER_CLIENT_CACHE_SECONDS", "0", "client_cache_seconds", 0),
     ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
 ]
 
@@ -163,6 +165,7 @@ INTEGER_VARIABLES = [
     "AUTHSERVER_KEY_SIZE",
     "AUTHSERVER_KEY_RELOAD_SECONDS",
     "AUTHSERVER_KEY_ROTATION_DAYS",
+    "AUTHSERVER_CLIENT_CACHE_SECONDS",
 ]
 
 
@@ -192,6 +195,8 @@ OUT_OF_RANGE = [
     ("AUTHSERVER_KEY_RELOAD_SECONDS", "61", 1, 60),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "-1", 0, 3650),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "3651", 0, 3650),
+    ("AUTHSERVER_CLIENT_CACHE_SECONDS", "-1", 0, 60),
+    ("AUTHSERVER_CLIENT_CACHE_SECONDS", "61", 0, 60),
 ]
 
 

@@ -1,0 +1,42 @@
+"""Granian (a Rust HTTP server) running our WSGI apps, shared by `authserver serve`, `authserver api
+serve` and the benchmark's bare view.
+
+Chosen over gunicorn by measurement (bench/RESULTS.md): with the same app, one worker and keep-alive,
+gunicorn's `gthread` worker spent ~0.7 ms of CPU per request on accepting, parsing and writing in
+Python; granian does that in Rust and hands each request to a pool of Python threads.
+
+Workers are forked processes; a worker that dies (even by kill -9) is replaced. SIGTERM or SIGINT
+stops the server gracefully. This module imports no application code: each command passes a
+function that builds its WSGI app, called in every worker after the fork.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+
+# Seconds a client may take to send its request headers (slow clients hold no Python thread).
+HEADER_READ_TIMEOUT = 10
+# How long a stopping worker may finish the requests it holds.
+WORKER_KILL_TIMEOUT = 10
+
+
+def run_wsgi_server(load_app: Callable[[], object], *, host: str, port: int, workers: int, threads: int) -> None:
+    Granian(
+        # Only names the app in granian's messages: `load_app` builds it.
+        target="authserver",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT * 1000),
+        websockets=False,
+        workers=workers,
+        blocking_threads=threads,
+        respawn_failed_workers=True,
+        workers_kill_timeout=WORKER_KILL_TIMEOUT,
+        log_access=False,
+    ).serve(target_loader=lambda _target: load_app())
