@@ -79,15 +79,25 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 
 def _security_headers(settings: Settings):
+    """The headers of every response, each unless the response set its own. Built once; a response
+    is looked over once (Headers.setdefault scans it and raises a KeyError per absent name)."""
+    defaults = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", None),  # per response: a page may widen form-action
+        ("Cache-Control", "no-store"),
+    ]
+    if settings.is_https:
+        defaults.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    defaults = [(name.lower(), name, value) for name, value in defaults]
+
     def add_headers(response):
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", csp.content_security_policy())
-        headers.setdefault("Cache-Control", "no-store")
-        if settings.is_https:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        present = {name.lower() for name, _ in headers}
+        for key, name, value in defaults:
+            if key not in present:
+                headers.add(name, csp.content_security_policy() if value is None else value)
         return response
 
     return add_headers

@@ -142,14 +142,13 @@ def protected(*scopes: str):
     def decorator(view):
         @functools.wraps(view)
         def rate_limited(*args, **kwargs):
-            principal = current_principal()
-            result = api_state().limiter.hit(principal.subject, *_plan_and_limits(principal))
+            principal, state = current_principal(), api_state()
+            result = state.limiter.hit(principal.subject, *_plan_and_limits(principal))
             g.rate_limit_headers = result.headers
             if not result.allowed:
                 return error_response("RATE_LIMIT_EXCEEDED", result.body["error"]["message"], 429)
-            meter = api_state().meter
-            if meter is not None:
-                meter.count(principal.subject, principal.credential_id)
+            if state.meter is not None:
+                state.meter.count(principal.subject, principal.credential_id)
             return view(*args, **kwargs)
 
         return require_auth(*scopes)(rate_limited)

@@ -18,6 +18,7 @@ is old enough: see `RotationPolicy` and `KeyStore.rotate_if_due`.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -77,16 +78,19 @@ class _KeyRing:
     keys: tuple[SigningKey, ...]
     active: SigningKey
     jwks: dict
+    jwks_json: bytes  # the JWKS as served, serialised once per key ring
     public_keys: Mapping[str, RSAKey]
 
     @classmethod
     def build(cls, store: KeyStore, keyset: KeySet) -> "_KeyRing":
         active = store.active_key(list(keyset.keys))  # KeyStoreError unless exactly one
+        jwks = {"keys": [key.public_jwk() for key in keyset.keys]}
         return cls(
             version=keyset.version,
             keys=keyset.keys,
             active=active,
-            jwks={"keys": [key.public_jwk() for key in keyset.keys]},
+            jwks=jwks,
+            jwks_json=json.dumps(jwks, sort_keys=True, separators=(",", ":")).encode() + b"\n",  # as jsonify writes it
             public_keys=MappingProxyType({key.kid: RSAKey.import_key(key.public_jwk()) for key in keyset.keys}),
         )
 
@@ -133,6 +137,10 @@ class TokenSigner:
     def jwks(self) -> dict:
         """The published key set (shared: do not modify it)."""
         return self._current().jwks
+
+    def jwks_json(self) -> bytes:
+        """The published key set as the JSON document served; it follows `jwks()`."""
+        return self._current().jwks_json
 
     def public_key(self, kid) -> RSAKey:
         """A published key by kid; KeyError for any other (verification then fails closed)."""

@@ -10,9 +10,10 @@ no limit of that kind); ``custom_limits(principal.rate_limits)`` makes them from
 ``rate_limits`` claim (or introspection's field). An unknown plan gets the free plan's limits
 (fail towards the smallest plan). The key is the account id, so all credentials of one account share the count.
 
-Strategy: the *sliding window counter* of ``limits``. It keeps two counters per limit and
-account (this window, the previous one) and weights the previous one by how much of it still
-overlaps the last N seconds. Why not the others:
+Strategy: the *sliding window counter* (``limits``' layout; the arithmetic in
+``sliding_window``). It keeps two counters per limit and account (this window, the previous
+one) and weights the previous one by how much of it still overlaps the last N seconds. Why not
+the others:
 
 - fixed window lets a client send 2x the limit across a window edge (100 requests in one second
   on the free plan's 50/minute burst), which is what a burst limit exists to stop;
@@ -22,12 +23,11 @@ overlaps the last N seconds. Why not the others:
 The sliding window counter is O(1) in memory and time per account and keeps the edge error small
 (it assumes the previous window's requests were spread evenly).
 
-Both limits must hold, and a refused request consumes nothing from the limit that did not refuse
-it. Order of operations per request: read both windows; refuse (charging nothing) if either is
-exhausted; otherwise take one from the minute (atomic) and then one from the hour (atomic). If
-the minute's take loses a race to another worker, nothing else is charged. If the hour's take
-loses a race (the hour filled up between our read and our take), that minute slot stays spent:
-one wasted burst slot in a rare race, never hourly budget spent on a refused request.
+Both limits must hold, and a refused request consumes nothing from either limit. Per request,
+one atomic step reads both windows, refuses (charging nothing) if either is exhausted, and
+otherwise takes one from each: with Redis, one Lua script call (one round trip; Redis runs a
+script alone, so concurrent workers can never together exceed a limit); in memory, under one
+lock. Unlimited accounts never reach the storage.
 
 Headers (``RateLimitResult.headers``), as GitHub's ``X-RateLimit-*`` users expect:
 
@@ -56,17 +56,16 @@ open, headers show the plan's limit, ``Remaining`` equal to it and ``Reset`` = n
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from limits import RateLimitItemPerHour, RateLimitItemPerMinute
-from limits.storage import MemoryStorage, storage_from_string
-from limits.strategies import SlidingWindowCounterRateLimiter
+from .sliding_window import Limit, MemoryCounters, Window
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,6 @@ __all__ = [
 ]
 
 DEFAULT_STORAGE_URL = "memory://"
-NAMESPACE = "ratelimit"
 
 
 @dataclass(frozen=True)
@@ -174,49 +172,6 @@ def check_storage_for_workers(storage_url: str | None, workers: int) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Window:
-    """One limit's state as read from the storage, with the arithmetic on it."""
-
-    limit: int
-    seconds: int
-    previous: int
-    previous_ttl: float
-    current: int
-    current_ttl: float
-
-    @property
-    def remaining(self) -> int:
-        # The same rounding the strategy's acquire uses: floor of the weighted previous count.
-        used = math.floor(self.previous * self.previous_ttl / self.seconds) + self.current
-        return max(0, self.limit - used)
-
-    @property
-    def _roll_in(self) -> float:
-        """Seconds until this window becomes the previous one (0 when nothing is counted)."""
-        return max(0.0, self.current_ttl - self.seconds) if self.current else 0.0
-
-    def seconds_until_available(self) -> float:
-        """Earliest time from now at which one more request fits."""
-        room = self.limit - 1 - self.current  # what the weighted previous count may reach
-        if room >= 0:
-            wait = 0.0 if not self.previous else max(0.0, self.previous_ttl - (room + 1) * self.seconds / self.previous)
-            if not self.current or wait < self._roll_in:
-                return wait
-        # After the roll the old window weighs (1 - s/seconds) of at most `limit`: fits right after.
-        return self._roll_in
-
-    def after_hit(self) -> _Window:
-        """This window with one more request counted (a new counter lives two windows: limits)."""
-        ttl = self.current_ttl if self.current_ttl > self.seconds else 2.0 * self.seconds
-        return replace(self, current=self.current + 1, current_ttl=ttl)
-
-    def seconds_until_full(self) -> float:
-        if self.current:
-            return self._roll_in + self.seconds
-        return self.previous_ttl if self.previous else 0.0
-
-
 class RateLimiter:
     """Checks and counts requests per account. Thread-safe; one per process is enough.
 
@@ -241,82 +196,26 @@ class RateLimiter:
         self._down_since: float | None = None
         self._next_attempt = 0.0
         self._state_lock = threading.Lock()
-        self.storage = self._make_storage(self.storage_url, key_prefix, socket_timeout)
-        self._strategy = SlidingWindowCounterRateLimiter(self.storage)
-
-    @staticmethod
-    def _make_storage(url: str, key_prefix: str, socket_timeout: float):
-        if _is_memory(url):
-            return MemoryStorage()
-        if not url.startswith(("redis://", "rediss://", "redis+unix://")):
-            raise StorageConfigError(f"rate-limit storage must be memory:// or redis://…, not {url.split(':', 1)[0]!r}")
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        try:
-            return storage_from_string(
-                url,
-                key_prefix=key_prefix,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 0),  # deliberate: one attempt, the outage policy handles failure
-            )
-        except Exception as exc:  # a malformed URL: a start-up error with one clear line
-            raise StorageConfigError(f"rate-limit storage URL is not usable: {exc}") from exc
+        self.counters = _make_counters(self.storage_url, key_prefix, socket_timeout)
 
     def close(self) -> None:
-        if isinstance(self.storage, MemoryStorage):
-            self.storage.timer.cancel()
-        else:
-            self.storage.storage.close()
+        self.counters.close()
 
     def hit(self, account_id: str, plan: str, custom: PlanLimits | None = None) -> RateLimitResult:
         """Count one request of ``account_id`` and say whether it is allowed. Never raises."""
         limits = limits_for(plan, custom)
         if limits.unlimited:
             return RateLimitResult(True, _unlimited_headers())
-        items = [item for item in (
-            RateLimitItemPerMinute(limits.per_minute, namespace=NAMESPACE) if limits.per_minute else None,
-            RateLimitItemPerHour(limits.per_hour, namespace=NAMESPACE) if limits.per_hour else None,
-        ) if item is not None]
+        counted = _counted(limits)
         if self._skipping_storage():
-            return self._fail_open(items)
+            return self._fail_open(counted)
         try:
-            result = self._hit(items, account_id)
+            allowed, windows = self.counters.take(account_id, counted)
         except Exception as exc:  # deliberate: any storage failure → fail open (module docstring)
             self._storage_failed(exc)
-            return self._fail_open(items)
+            return self._fail_open(counted)
         self._storage_answered()
-        return result
-
-    def _hit(self, items, account_id: str) -> RateLimitResult:
-        windows = [self._read(item, account_id) for item in items]
-        now = time.time()
-        refusing = [w for w in windows if w.remaining < 1]
-        if not refusing:
-            for item in items:  # minute first: a refused minute charges nothing (module docstring)
-                if not self._strategy.hit(item, account_id):
-                    return self._refusal([self._read(i, account_id) for i in items], now)
-            after = [w.after_hit() for w in windows]
-            window = min(after, key=lambda w: (w.remaining, -w.seconds_until_full()))
-            return RateLimitResult(True, _headers(window.limit, window.remaining, now + window.seconds_until_full()))
-        return self._refusal(windows, now)
-
-    def _refusal(self, windows: list[_Window], now: float) -> RateLimitResult:
-        refusing = [w for w in windows if w.remaining < 1] or windows
-        window = max(refusing, key=lambda w: w.seconds_until_available())
-        # Whole seconds strictly past the moment it fits (at that very moment it is still full);
-        # the 1 ms absorbs float noise in the storages' TTLs, which are kept to the millisecond.
-        retry_after = math.floor(window.seconds_until_available() + 0.001) + 1
-        headers = _headers(window.limit, 0, now + window.seconds_until_full())
-        headers["Retry-After"] = str(retry_after)
-        return RateLimitResult(False, headers, retry_after=retry_after)
-
-    def _read(self, item, account_id: str) -> _Window:
-        previous, previous_ttl, current, current_ttl = self.storage.get_sliding_window(
-            item.key_for(account_id), item.get_expiry()
-        )
-        return _Window(item.amount, item.get_expiry(), previous, previous_ttl, current, current_ttl)
+        return _allowed(windows) if allowed else _refused(windows)
 
     # -- outage bookkeeping -------------------------------------------------------------------
 
@@ -335,6 +234,8 @@ class RateLimiter:
                     "(fail open) until it answers again", _redacted(self.storage_url), type(exc).__name__, exc)
 
     def _storage_answered(self) -> None:
+        if self._down_since is None:  # the common case, without the lock: a stale read only delays the log line
+            return
         with self._state_lock:
             if self._down_since is None:
                 return
@@ -342,11 +243,62 @@ class RateLimiter:
         log.info("rate-limit storage %s answers again after %.1f s; limits enforced again",
                  _redacted(self.storage_url), seconds)
 
-    def _fail_open(self, items) -> RateLimitResult:
+    def _fail_open(self, counted: tuple[Limit, ...]) -> RateLimitResult:
         with self._state_lock:
             self.failed_open += 1
-        limit = min(item.amount for item in items)
+        limit = min(each.amount for each in counted)
         return RateLimitResult(True, _headers(limit, limit, time.time()), failed_open=True)
+
+
+def _make_counters(url: str, key_prefix: str, socket_timeout: float):
+    if _is_memory(url):
+        return MemoryCounters()
+    if not url.startswith(("redis://", "rediss://", "redis+unix://")):
+        raise StorageConfigError(f"rate-limit storage must be memory:// or redis://…, not {url.split(':', 1)[0]!r}")
+    from redis import ConnectionPool
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from .redis_counters import RedisCounters
+
+    try:
+        pool = ConnectionPool.from_url(
+            url.replace("redis+unix://", "unix://", 1),
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),  # deliberate: one attempt, the outage policy handles failure
+        )
+    except Exception as exc:  # a malformed URL: a start-up error with one clear line
+        raise StorageConfigError(f"rate-limit storage URL is not usable: {exc}") from exc
+    return RedisCounters(pool, key_prefix)
+
+
+@functools.lru_cache(maxsize=256)
+def _counted(limits: PlanLimits) -> tuple[Limit, ...]:
+    """The limits to count, minute first; made once per plan."""
+    return tuple(limit for limit in (
+        Limit(limits.per_minute, 60, "minute") if limits.per_minute else None,
+        Limit(limits.per_hour, 3600, "hour") if limits.per_hour else None,
+    ) if limit is not None)
+
+
+def _allowed(windows: list[Window]) -> RateLimitResult:
+    """Headers of the limit with the fewest requests left after this one."""
+    after = [w.after_hit() for w in windows]
+    window = min(after, key=lambda w: (w.remaining, -w.seconds_until_full()))
+    return RateLimitResult(True, _headers(window.limit, window.remaining, time.time() + window.seconds_until_full()))
+
+
+def _refused(windows: list[Window]) -> RateLimitResult:
+    """Headers of the exhausted limit that frees up last."""
+    refusing = [w for w in windows if w.remaining < 1] or windows  # `or`: float noise at the exact edge
+    window = max(refusing, key=lambda w: w.seconds_until_available())
+    # Whole seconds strictly past the moment it fits (at that very moment it is still full);
+    # the 1 ms absorbs float noise in the storages' TTLs, which are kept to the millisecond.
+    retry_after = math.floor(window.seconds_until_available() + 0.001) + 1
+    headers = _headers(window.limit, 0, time.time() + window.seconds_until_full())
+    headers["Retry-After"] = str(retry_after)
+    return RateLimitResult(False, headers, retry_after=retry_after)
 
 
 def _headers(limit: int, remaining: int, reset_at: float) -> dict[str, str]:

@@ -11,6 +11,12 @@ The checks, in order (`TokenVerifier.verify`); the first that fails refuses the 
      rate_limits shapes
   6. expiry: `exp` last, so TOKEN_EXPIRED means "expired and otherwise valid"
 
+Verified tokens are remembered (the last `cache_entries`, by SHA-256 digest, never the token): a
+client sends the same token with every request until it expires, and checks 2-5 (RSA above all)
+cost the most. They depend on nothing but the token's bytes and its key, so a remembered token
+skips them while every request still checks that its key is the one published (3: a key the
+server withdrew refuses its tokens at once) and its expiry (6).
+
 Fails closed: anything not provably valid raises InvalidToken (TOKEN_EXPIRED: TokenExpired,
 a subclass). Every verification option is spelled out on purpose, even where it is joserfc's
 default, so that a library upgrade cannot loosen it silently.
@@ -18,7 +24,9 @@ default, so that a library upgrade cannot loosen it silently.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -37,6 +45,7 @@ ALGORITHM = "RS256"  # the only algorithm the server signs with (DESIGN.md, Toke
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 LEEWAY_SECONDS = 30  # clock difference tolerated on exp, nbf and iat
 MAX_TOKEN_BYTES = 8192  # refused before any parsing; the server's tokens are about 1 KB
+CACHE_ENTRIES = 1024  # verified tokens remembered, about 2 KB each
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,15 @@ class Principal:
         return set(required) <= set(self.scopes)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed checks 1-5: its principal, and the key that verified it."""
+
+    principal: Principal
+    kid: str
+    key: Any
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -81,6 +99,7 @@ class TokenVerifier:
         *,
         keys: JWKSCache | None = None,
         max_token_bytes: int = MAX_TOKEN_BYTES,
+        cache_entries: int = CACHE_ENTRIES,
     ):
         """`issuer` and `audience` exactly as in the tokens' `iss` and `aud`. `keys`: the key
         cache to use (one per issuer and process; shared by every verifier of that issuer), by
@@ -103,6 +122,9 @@ class TokenVerifier:
             iat={"essential": True},  # RFC 9068 §2.2: required; not in the future beyond the leeway
         )
         self._expiry = JWTClaimsRegistry(leeway=leeway, exp={"essential": True})  # required, checked last
+        self.cache_entries = cache_entries
+        self._verified: dict[bytes, _Verified] = {}  # by token digest, oldest first
+        self._cache_lock = threading.Lock()  # for adding and evicting; reads take no lock
 
     def verify(self, token: str) -> Principal:
         """The principal the token stands for, or InvalidToken / TokenExpired."""
@@ -116,12 +138,28 @@ class TokenVerifier:
 
     def _verify(self, token: str) -> Principal:
         self._check_shape(token)
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        verified = self._verified.get(digest)
+        if verified is None or self.keys.get_key(verified.kid) is not verified.key:
+            verified = self._verify_fully(token)
+            self._remember(digest, verified)
+        self._check_expiry(verified.principal.claims)
+        return verified.principal
+
+    def _verify_fully(self, token: str) -> _Verified:
+        """Checks 2-6."""
         header = self._header(token)
         key = self._key(header)
         claims = self._signed_claims(token, key)
         self._check_claims(claims)
-        self._check_expiry(claims)
-        return self._principal(claims)
+        self._check_expiry(claims)  # here too: a principal needs a valid exp
+        return _Verified(self._principal(claims), header["kid"], key)
+
+    def _remember(self, digest: bytes, verified: _Verified) -> None:
+        with self._cache_lock:
+            self._verified[digest] = verified
+            while len(self._verified) > self.cache_entries:
+                del self._verified[next(iter(self._verified))]
 
     def _check_shape(self, token: object) -> None:
         if not isinstance(token, str) or not token:

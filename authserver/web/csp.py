@@ -40,9 +40,17 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _HOST_AND_PORT = re.compile(r"(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
-def content_security_policy() -> str:
-    form_action = " ".join(["'self'", *g.get("form_redirect_sources", ())])
+def _policy(form_action: str) -> str:
     return "; ".join(f"{name} {value}" for name, value in (*POLICY, ("form-action", form_action)))
+
+
+# The policy of every response but the few pages that widen form-action: built once, not per response.
+DEFAULT_POLICY = _policy("'self'")
+
+
+def content_security_policy() -> str:
+    sources = g.get("form_redirect_sources")
+    return _policy(" ".join(["'self'", *sources])) if sources else DEFAULT_POLICY
 
 
 def allow_form_redirect_to(uri: str) -> None:

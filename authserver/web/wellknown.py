@@ -1,8 +1,21 @@
-"""Discovery (RFC 8414, OpenID Connect Discovery) and the JWKS."""
+"""Discovery (RFC 8414, OpenID Connect Discovery) and the JWKS.
 
-from flask import Blueprint, jsonify
+Both are served from prepared bytes: the discovery document is serialised once per app (its
+settings are fixed per process), the JWKS once per key ring (`TokenSigner.jwks_json`, which
+follows key rotations). Each carries a strong ETag computed from those bytes, so that a cache
+holding them may revalidate with If-None-Match and get a 304 without a body.
+"""
 
-from ..extensions import current_server, current_settings
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.http import parse_etags
+
+from ..extensions import SETTINGS_KEY, current_server
 from ..oauth.id_tokens import CLAIMS_SUPPORTED
 from ..oauth.oidc_request import PROMPT_VALUES
 from ..oauth.scopes import SCOPES
@@ -13,22 +26,34 @@ bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
 # Keys are published ahead of use (state "next"), so verifiers may cache the JWKS for
 # JWKS_MAX_AGE; `keys rotate` relies on that value (oauth/signing.py).
 METADATA_MAX_AGE = 3600
+JWKS_CACHE_CONTROL = f"public, max-age={JWKS_MAX_AGE}"
+METADATA_CACHE_CONTROL = f"public, max-age={METADATA_MAX_AGE}"
+METADATA_KEY = "authserver.discovery_document"
 
 
 @bp.get("/jwks.json")
 def jwks():
-    response = jsonify(current_server().tokens.signer.jwks())
-    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    return response
+    return _serve(current_server().tokens.signer.jwks_json(), JWKS_CACHE_CONTROL)
 
 
 @bp.get("/openid-configuration")
 @bp.get("/oauth-authorization-server")
 def metadata():
     """OpenID Connect Discovery 1.0 §3 and RFC 8414 §2: one document, every entry true."""
-    issuer = current_settings().issuer
+    return _serve(current_app.extensions[METADATA_KEY], METADATA_CACHE_CONTROL)
+
+
+def _prepare_metadata(state) -> None:
+    """At registration, once per app: create_app has put the settings in place by then."""
+    state.app.extensions[METADATA_KEY] = _json(_metadata(state.app.extensions[SETTINGS_KEY].issuer))
+
+
+bp.record_once(_prepare_metadata)
+
+
+def _metadata(issuer: str) -> dict:
     client_auth_methods = ["client_secret_basic", "client_secret_post", "none"]
-    response = jsonify(
+    return dict(
         issuer=issuer,
         authorization_endpoint=f"{issuer}/oauth/authorize",
         token_endpoint=f"{issuer}/oauth/token",
@@ -56,5 +81,26 @@ def metadata():
         request_uri_parameter_supported=False,
         authorization_response_iss_parameter_supported=True,
     )
-    response.headers["Cache-Control"] = f"public, max-age={METADATA_MAX_AGE}"
-    return response
+
+
+def _json(document: dict) -> bytes:
+    """The bytes jsonify would write (sorted keys, compact, a final newline)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def _serve(body: bytes, cache_control: str) -> Response:
+    etag, headers = _prepared(body, cache_control)
+    if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
+    # RFC 9110 §13.1.2: If-None-Match compares weakly; "*" matches any current representation.
+    if if_none_match and parse_etags(if_none_match).contains_weak(etag):
+        # RFC 9110 §15.4.5: a 304 carries the Cache-Control and ETag the 200 would have.
+        return Response(status=304, headers=headers[1:])
+    return Response(body, headers=headers)
+
+
+@lru_cache(maxsize=16)
+def _prepared(body: bytes, cache_control: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The ETag of `body` and the headers to serve it with; a new key ring brings new bytes and so
+    a new entry (bytes cache their hash: a hit costs no hashing of the body)."""
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    return etag, (("Content-Type", "application/json"), ("Cache-Control", cache_control), ("ETag", f'"{etag}"'))

@@ -1,12 +1,19 @@
 """Discovery metadata is complete and true: every advertised endpoint exists and every advertised
-method works; the JWKS publishes public keys only."""
+method works; the JWKS publishes public keys only and follows key rotations. Both are prepared
+bytes with an ETag a cache can revalidate."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from urllib.parse import urlsplit
 
 import jwt
 import pytest
+from flask import jsonify
+
+from authserver.app import create_app
+from authserver.oauth.keys import KeyStore
 
 from ..conftest import ISSUER, REDIRECT_URI, pkce_pair
 from ..helpers import authorize_query, authorize_url, decide, login, redirect_params
@@ -137,6 +144,56 @@ def test_jwks_publishes_public_keys_with_cache_control(client):
     for key in keys:
         assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig" and key["kid"]
         assert not PRIVATE_MEMBERS & set(key)
+
+
+WELL_KNOWN = [*METADATA_PATHS, "/.well-known/jwks.json"]
+
+
+@pytest.mark.parametrize("path", WELL_KNOWN)
+def test_documents_are_the_bytes_jsonify_writes(app, client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    with app.app_context():
+        assert response.get_data() == jsonify(response.get_json()).get_data()
+    assert client.get(path).get_data() == response.get_data()
+
+
+@pytest.mark.parametrize("path", WELL_KNOWN)
+def test_a_cache_revalidates_with_the_etag_and_gets_a_304_without_a_body(client, path):
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2  # strong: the bytes never vary
+    # RFC 9110 §13.1.2: If-None-Match compares weakly, and "*" matches any current representation.
+    for if_none_match in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = client.get(path, headers={"If-None-Match": if_none_match})
+        assert response.status_code == 304, if_none_match
+        assert response.get_data() == b""
+        assert response.headers["ETag"] == etag
+        assert response.headers["Cache-Control"] == first.headers["Cache-Control"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    stale = client.get(path, headers={"If-None-Match": '"other"'})
+    assert stale.status_code == 200
+    assert stale.get_data() == first.get_data() and stale.headers["ETag"] == etag
+
+
+def test_the_served_jwks_follows_a_key_rotation_within_the_reload_interval(settings_overrides, keys_dir, tmp_path):
+    keys = KeyStore(shutil.copytree(keys_dir, tmp_path / "keys"))
+    client = create_app({**settings_overrides, "keys_dir": str(keys.directory), "key_reload_seconds": 1}).test_client()
+    before = client.get("/.well-known/jwks.json")
+
+    new_kid = keys.rotate(retired_lifetime=3600, force=True)[-1].kid
+    rotated_at = time.monotonic()
+    while (after := client.get("/.well-known/jwks.json")).get_data() == before.get_data():
+        assert time.monotonic() - rotated_at < 1 + 3.0, "the JWKS did not follow the rotation"
+        time.sleep(0.02)
+
+    assert new_kid in [key["kid"] for key in after.get_json()["keys"]]
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert after.headers["Cache-Control"] == "public, max-age=300"
+    # A cache still holding the old key set gets the new one, not a 304.
+    revalidated = client.get("/.well-known/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
+    assert revalidated.status_code == 200 and revalidated.get_data() == after.get_data()
 
 
 def test_healthz(client):

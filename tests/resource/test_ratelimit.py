@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,7 @@ def test_enterprise_without_custom_limits_is_never_refused(limiter):
     assert results[-1].headers["X-RateLimit-Limit"] == "unlimited"
     assert results[-1].headers["X-RateLimit-Remaining"] == "unlimited"
     assert int(results[-1].headers["X-RateLimit-Reset"]) == T0
-    assert not limiter.storage.storage  # nothing counted
+    assert not limiter.counters.storage.storage  # nothing counted
 
 
 def test_enterprise_custom_burst(limiter):
@@ -211,22 +212,21 @@ def test_a_refused_minute_does_not_consume_the_hour(limiter, clock):
     assert later[2].headers["X-RateLimit-Limit"] == "5"
 
 
-def test_a_minute_lost_to_a_race_charges_nothing_to_the_hour(limiter, monkeypatch):
-    """Another worker takes the minute's last slot between our read and our take."""
-    custom = PlanLimits(per_hour=2, per_minute=100)
-    real_hit = limiter._strategy.hit
-    raced = []
+def test_a_refused_hour_does_not_consume_the_minute(limiter):
+    custom = PlanLimits(per_hour=2, per_minute=3)
+    results = hits(limiter, 5, account="ent", plan="enterprise", custom=custom)
+    assert [r.allowed for r in results] == [True, True, False, False, False]
+    assert results[2].headers["X-RateLimit-Limit"] == "2"
+    # The minute counted the two allowed requests only: 1 of 3 left, not 0.
+    window = limiter.counters.storage.get_sliding_window(ratelimit._counted(custom)[0].key_for("ent"), 60)
+    assert window[2] == 2
 
-    def hit(item, *identifiers, cost=1):
-        if item.GRANULARITY.name == "minute" and not raced:
-            raced.append(item)
-            return False
-        return real_hit(item, *identifiers, cost=cost)
 
-    monkeypatch.setattr(limiter._strategy, "hit", hit)
-    results = hits(limiter, 4, account="ent", plan="enterprise", custom=custom)
-    assert [r.allowed for r in results] == [False, True, True, False]
-    assert raced
+def test_concurrent_hits_never_exceed_the_limit_in_memory(limiter):
+    custom = PlanLimits(per_hour=60, per_minute=50)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: limiter.hit("ent", "enterprise", custom), range(400)))
+    assert sum(r.allowed for r in results) == 50
 
 
 def test_error_body_helper():
@@ -383,7 +383,7 @@ def test_a_silent_redis_costs_at_most_one_socket_timeout():
 def test_redis_client_is_configured_for_bounded_latency():
     limiter = RateLimiter(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.3)
     try:
-        kwargs = limiter.storage.storage.connection_pool.connection_kwargs
+        kwargs = limiter.counters.pool.connection_kwargs
         assert kwargs["socket_timeout"] == 0.3
         assert kwargs["socket_connect_timeout"] == 0.3
         assert kwargs["retry"].get_retries() == 0  # one attempt; the outage policy takes over

@@ -246,3 +246,63 @@ def test_a_principals_custom_burst_is_enforced(server, verifier):
     finally:
         limiter.close()
     assert allowed == [True, True, True, False]
+
+
+# -- verified tokens are remembered ---------------------------------------------------------------
+
+
+@pytest.fixture
+def full_verifications(verifier, monkeypatch):
+    """How many times the verifier checked a token's signature and claims (steps 1-5)."""
+    calls = []
+    real = verifier._verify_fully
+
+    def counting(token):
+        calls.append(token)
+        return real(token)
+
+    monkeypatch.setattr(verifier, "_verify_fully", counting)
+    return calls
+
+
+def test_a_token_is_verified_fully_once_then_remembered(server, verifier, full_verifications):
+    token, other = server.sign(), server.sign()
+    assert verifier.verify(token) == verifier.verify(token)
+    assert len(full_verifications) == 1
+    verifier.verify(other)
+    assert len(full_verifications) == 2
+    assert all(len(digest) == 32 for digest in verifier._verified)  # digests, never the tokens
+
+
+def test_a_remembered_token_still_expires(server, verifier, monkeypatch):
+    token = server.sign()
+    verifier.verify(token)
+    later = time.time() + 3600 + 31  # past exp and the leeway
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenExpired):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_no_longer_published(server, verifier, monkeypatch):
+    token = server.sign()
+    verifier.verify(token)
+    monkeypatch.setattr(verifier.keys, "get_key", lambda kid: None)  # withdrawn, or the keys too old to trust
+    with pytest.raises(InvalidToken) as caught:
+        verifier.verify(token)
+    assert type(caught.value) is InvalidToken
+
+
+def test_refused_tokens_are_not_remembered(server, verifier, full_verifications):
+    token = server.sign(server.claims(aud="https://other.example"))
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            verifier.verify(token)
+    assert len(full_verifications) == 2
+
+
+def test_the_cache_keeps_the_newest_entries_only(server, verifier, full_verifications):
+    verifier.cache_entries = 2
+    first, second, third = (server.sign() for _ in range(3))
+    for token in (first, second, third, third, second, first):
+        verifier.verify(token)
+    assert full_verifications == [first, second, third, first]

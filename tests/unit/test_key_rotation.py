@@ -248,6 +248,25 @@ def test_the_signer_picks_up_a_rotation_made_elsewhere_after_the_reload_interval
     assert verify_with_jwks(signer.jwks(), new_token)["sub"] == "user_2"
 
 
+def test_the_served_jwks_bytes_follow_a_rotation_after_the_reload_interval(store):
+    """/.well-known/jwks.json serves `jwks_json()`: serialised once per key ring, never stale past it."""
+    clock = FakeClock()
+    signer = TokenSigner(store, reload_interval=5, clock=clock)
+    before = signer.jwks_json()
+    assert json.loads(before) == signer.jwks()
+
+    other(store).rotate(retired_lifetime=LIFETIME, force=True)
+    clock.advance(4.9)
+    assert signer.jwks_json() is before  # the same bytes, not serialised again
+
+    clock.advance(0.1)
+    after = signer.jwks_json()
+    assert after != before
+    assert json.loads(after) == signer.jwks()
+    assert [k["kid"] for k in json.loads(after)["keys"]] == [e["kid"] for e in manifest(store)]
+    assert signer.jwks_json() is after
+
+
 def test_tokens_keep_verifying_through_two_rotations_and_fail_once_their_key_is_removed(store):
     clock = FakeClock()
     signer = TokenSigner(store, reload_interval=5, clock=clock)
@@ -330,7 +349,7 @@ def test_a_corrupt_manifest_keeps_the_loaded_keys_and_logs_one_line(store, caplo
     clock = FakeClock()
     signer = TokenSigner(store, reload_interval=5, clock=clock)
     k1 = signer.kid
-    jwks = signer.jwks()
+    jwks, jwks_json = signer.jwks(), signer.jwks_json()
     good = store.manifest_path.read_bytes()
 
     store.manifest_path.write_text("{not json")
@@ -341,6 +360,7 @@ def test_a_corrupt_manifest_keeps_the_loaded_keys_and_logs_one_line(store, caplo
         assert kid_of(token) == k1
         assert verify_with_jwks(signer.jwks(), token)["sub"] == "user_1"
         assert signer.jwks() == jwks
+        assert signer.jwks_json() == jwks_json
 
     errors = [r for r in caplog.records if r.name == SIGNER_LOG and r.levelno >= logging.ERROR]
     assert len(errors) == 1, caplog.text
