@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The authorization server in production shape: migrations, then gunicorn via `authserver serve`.
+# The authorization server in production shape: migrations, then granian via `authserver serve`.
 #
 #   docker build -t authserver .
 #   docker run --rm -p 5000:5000 \
@@ -68,7 +68,7 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=4)"]
 
-# The shell only sequences the two commands; exec makes gunicorn's arbiter PID 1, so it gets
+# The shell only sequences the two commands; exec makes the server's main process PID 1, so it gets
 # `docker stop`'s SIGTERM and shuts down gracefully. `serve` makes the first signing key if
 # the key store is empty.
 CMD ["/bin/sh", "-c", "authserver db upgrade && exec authserver serve --host 0.0.0.0 --port 5000"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -141,6 +142,30 @@ def memory_table(results) -> str:
 
 def ratio(a, b):
     return a / b if a is not None and b else None
+
+
+BASELINE = ROOT / "bench" / "baseline.json"
+
+
+def before_and_after(results) -> list[str]:
+    """This run beside the figures of the run before the speed work (bench/baseline.json): absolute
+    figures of two runs, so read the large changes, not the last 10 %."""
+    if not BASELINE.exists():
+        return []
+    base = json.loads(BASELINE.read_text())
+    rows = [(key, results.points[key].label, before, results.points[key].per_cpu_s)
+            for key, before in base["per_cpu_s"].items() if key in results.points]
+    rows += [(f"pinned{conc}", f"client_credentials c={conc}, 1 worker pinned (load.sh)", before, results.pinned[int(conc)].per_cpu_s)
+             for conc, before in base["pinned_per_cpu_s"].items() if int(conc) in results.pinned]
+    lines = ["## Before and after", "",
+             (f"Per server CPU-s, the run before the speed work ({base['run']}; its table and profiles: "
+              f"[{base['results']}]({base['results']})) and this run. The peer then: "
+              + ", ".join(f"c={c} {v:,}" for c, v in base["peer_per_cpu_s"].items()) + "."), "",
+             "| scenario | before | now | now / before |", "|---|---:|---:|---:|"]
+    for key, label, before, now in rows:
+        lines.append(f"| {label}{' c=' + key[2:] if key.startswith('cc') else ''} | {before:,} | {num(now)} | "
+                     f"{num(ratio(now, before), 2)}× |")
+    return lines + [""]
 
 
 def ratios(results) -> list[tuple[str, str]]:
@@ -422,7 +447,8 @@ def render(results) -> str:
         "|---|---:|",
     ]
     lines += [f"| {k} | {v} |" for k, v in ratios(results)]
-    lines += ["", "## Targets of issue 6", "", targets_summary(results), ""]
+    lines += ["", *before_and_after(results)]
+    lines += ["## Targets of issue 6", "", targets_summary(results), ""]
     notes = limits_notes(results)
     if notes:
         lines += ["### What limits the targets not met", ""]

@@ -46,17 +46,23 @@ def authorize():
         if decision not in ("allow", "deny"):
             return html_error("Bad request", "Choose Allow or Deny.", 400)
         if decision == "deny":
-            return server.create_authorization_response(grant=grant, grant_user=None)
+            return _respond(server, grant, None)
         consents.remember(user.id, client.id, set(requested))
-        return server.create_authorization_response(grant=grant, grant_user=user)
+        return _respond(server, grant, user)
 
     consented = set(requested) <= consents.granted_scopes(user.id, client.id)
     if consented and "consent" not in oidc.prompt:
-        return server.create_authorization_response(grant=grant, grant_user=user)
+        return _respond(server, grant, user)
     if "none" in oidc.prompt:
         return _redirect_error(server, grant, ConsentRequiredError())
     csp.allow_form_redirect_to(grant.redirect_uri)  # Allow and Deny both end there
     return render_template("consent.html", client=client, scopes=describe(requested), user=user)
+
+
+def _respond(server, grant, user):
+    """The authorization response for the validated grant (a code, or access_denied when `user` is
+    None), on the request it validated: without it, Authlib would parse this request again."""
+    return server.create_authorization_response(grant.request, grant=grant, grant_user=user)
 
 
 def _after_login_url() -> str:
