@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import audit
 from .errors import register_error_handlers
 from .extensions import SERVER_KEY, SETTINGS_KEY, csrf, login_manager
 from .oauth.keys import KeyStore
@@ -54,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                       apps_api.bp, dashboard_apps.bp, openapi.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    audit.init_app(app)
     sign_in_limits.init_app(app, settings)
     app.after_request(_security_headers(settings))
     return app

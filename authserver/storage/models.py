@@ -176,7 +176,7 @@ class AuthorizationCode(Base):
     nonce: Mapped[str | None] = mapped_column(String(255))
     auth_time: Mapped[int | None] = mapped_column(Integer)
     sid: Mapped[str | None] = mapped_column(String(64))
-    expires_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)  # the prune job deletes by it
     used_at: Mapped[int | None] = mapped_column(Integer)
     # What the redemption issued, so that a replayed code can revoke it (RFC 6749 §4.1.2).
     access_token_jti: Mapped[str | None] = mapped_column(String(64))
@@ -208,9 +208,12 @@ class RefreshToken(Base):
     access_token_jti: Mapped[str | None] = mapped_column(String(64))
     access_token_expires_at: Mapped[int | None] = mapped_column(Integer)
     issued_at: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)  # the prune job deletes by it
     used_at: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[int | None] = mapped_column(Integer)
+    # The response its rotation returned, sealed under a key derived from this token, for retries
+    # within the grace window (oauth/grants.py); None when there is none or it has been wiped.
+    successor: Mapped[str | None] = mapped_column(Text)
 
     # Authlib's TokenMixin, as far as the refresh grant uses it
     def check_client(self, client: Client) -> bool:
