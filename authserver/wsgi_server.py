@@ -8,10 +8,15 @@ Python; granian does that in Rust and hands each request to a pool of Python thr
 Workers are forked processes; a worker that dies (even by kill -9) is replaced. SIGTERM or SIGINT
 stops the server gracefully. This module imports no application code: each command passes a
 function that builds its WSGI app, called in every worker after the fork.
+
+Granian copies the worker's whole environment into every request's WSGI environ, so once the app
+is built the worker drops the `AUTHSERVER_*` variables (they hold the secret key, database and
+Redis passwords, client secrets): no request, error page or debugging aid can show them.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from granian import Granian
@@ -20,6 +25,7 @@ from granian.http import HTTP1Settings
 
 # Seconds a client may take to send its request headers (slow clients hold no Python thread).
 HEADER_READ_TIMEOUT = 10
+SETTINGS_PREFIX = "AUTHSERVER_"
 # How long a stopping worker may finish the requests it holds.
 WORKER_KILL_TIMEOUT = 10
 
@@ -39,4 +45,14 @@ def run_wsgi_server(load_app: Callable[[], object], *, host: str, port: int, wor
         respawn_failed_workers=True,
         workers_kill_timeout=WORKER_KILL_TIMEOUT,
         log_access=False,
-    ).serve(target_loader=lambda _target: load_app())
+    ).serve(target_loader=lambda _target: load_app_then_forget_settings(load_app))
+
+
+def load_app_then_forget_settings(load_app: Callable[[], object]) -> object:
+    """Build the app (which reads its settings), then remove the settings from this worker's
+    environment, before granian snapshots it for the WSGI environ. A respawned worker is forked
+    from the main process, which keeps them."""
+    app = load_app()
+    for name in [name for name in os.environ if name.startswith(SETTINGS_PREFIX)]:
+        del os.environ[name]
+    return app
