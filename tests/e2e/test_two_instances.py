@@ -22,14 +22,14 @@ import requests
 
 from ..stores import RedisServer
 from .by_hand import pkce_pair, query_of, redirect_location, the_form
-from .cluster import running_cluster, cluster_workspace
+from .cluster import cluster_workspace, running_cluster
 from .conftest import API_AUDIENCE
 
 pytestmark = pytest.mark.e2e
 
 KEY_RELOAD_SECONDS = 1  # the servers' AUTHSERVER_KEY_RELOAD_SECONDS: short, so the rotation test waits little
 API_KEY_CACHE_SECONDS = 1  # the APIs' AUTHSERVER_API_KEY_CACHE_SECONDS: how long an answer about a key is trusted
-API_KEY_GRACE_SECONDS = 5  # the rotated API key's grace period: long enough to check it still works
+API_KEY_GRACE_SECONDS = 6  # the rotated API key's grace period: long enough to check it still works
 FREE_BURST = 50  # the free plan's requests per minute (authserver/resource/ratelimit.py)
 SIGN_IN_LIMIT = 10  # attempts per account per 15 minutes (authserver/web/sign_in_limits.py)
 
@@ -250,11 +250,11 @@ def test_an_api_key_rotated_through_one_instance_is_honoured_by_both_apis(cluste
                             json={"grace_period_seconds": API_KEY_GRACE_SECONDS}, headers=manage, timeout=10)
     assert rotated.status_code == 201, rotated.text
     new_key, grace_ends = rotated.json()["key"], rotated.json()["replaces"]["expires_at"]
-    assert api_statuses(cluster, new_key) == everywhere(cluster, 200)
 
     time.sleep(API_KEY_CACHE_SECONDS + 0.2)  # the APIs' answers about the old key are from after the rotation
-    assert time.time() < grace_ends, "the checks above took the whole grace period"
+    assert time.time() < grace_ends - 2, "the machine is too slow for this grace period"
     assert api_statuses(cluster, old_key) == everywhere(cluster, 200)  # within its grace period
+    assert api_statuses(cluster, new_key) == everywhere(cluster, 200)
 
     time.sleep(max(0.0, grace_ends - time.time()) + API_KEY_CACHE_SECONDS + 0.5)
     refusals = {api.base_url: [(response.status_code, response.json()["error"]["code"])
