@@ -8,9 +8,11 @@ same on SQLite and PostgreSQL), so no batch holds its locks for long and request
 batches.
 
 What goes, and why nothing needs it any more:
-- authorization_codes, MARGIN_SECONDS after they expire. A used code keeps what its redemption
-  issued so that a replay revokes it (oauth/grants.py), but an expired code is refused before
-  that check.
+- authorization_codes, MARGIN_SECONDS after they expire, once the access token their redemption
+  issued has expired too. A used code keeps what it issued so that a replay revokes it
+  (oauth/grants.py), but an expired code is refused before that check; deleting its app puts
+  that access token on the deny list (clients.delete_owned), which needs the row while the
+  token lives.
 - refresh_tokens, REFRESH_RETENTION_SECONDS after they expire, once the access token issued with
   them has expired too. A rotated token is needed until it expires, to detect its reuse; an
   expired one is refused before that check. It is kept a week longer so that /v1/auth/refresh
@@ -63,15 +65,18 @@ class _Prunable:
     condition: Callable[[int], ColumnElement[bool]]  # given the time now: what may go
 
 
+def _access_token_expired(table: Table, now: int) -> ColumnElement[bool]:
+    """The access token the row records (if any) is past its expiry and the verifiers' leeway."""
+    expires_at = table.c.access_token_expires_at
+    return or_(expires_at.is_(None), expires_at < now - MARGIN_SECONDS)
+
+
 PRUNABLE = (
-    _Prunable(_codes, _codes.c.id, lambda now: _codes.c.expires_at < now - MARGIN_SECONDS),
-    _Prunable(
-        _refresh, _refresh.c.id,
-        lambda now: (_refresh.c.expires_at < now - REFRESH_RETENTION_SECONDS) & or_(
-            _refresh.c.access_token_expires_at.is_(None),
-            _refresh.c.access_token_expires_at < now - MARGIN_SECONDS,
-        ),
-    ),
+    _Prunable(_codes, _codes.c.id,
+              lambda now: (_codes.c.expires_at < now - MARGIN_SECONDS) & _access_token_expired(_codes, now)),
+    _Prunable(_refresh, _refresh.c.id,
+              lambda now: (_refresh.c.expires_at < now - REFRESH_RETENTION_SECONDS)
+              & _access_token_expired(_refresh, now)),
     _Prunable(_denied, _denied.c.jti, lambda now: _denied.c.expires_at < now - MARGIN_SECONDS),
     _Prunable(_batches, _batches.c.batch_id, lambda now: _batches.c.received_at < now - BATCH_ID_RETENTION),
 )

@@ -28,7 +28,8 @@ def test_db_prune_deletes_expired_rows_while_the_server_serves(server, deploymen
     with engine.begin() as connection:
         connection.execute(insert(RevokedAccessToken.__table__),
                            [{"jti": f"expired-{n}", "expires_at": now - 3600} for n in range(5)])
-        connection.execute(update(AuthorizationCode).values(expires_at=now - 3600))  # the code just redeemed
+        # The code just redeemed, as if it and its access token had expired an hour ago.
+        connection.execute(update(AuthorizationCode).values(expires_at=now - 3600, access_token_expires_at=now - 3600))
 
     dry_run = run_cli("db", "prune", "--dry-run", env=deployment.env, cwd=deployment.workdir)
     assert dry_run.returncode == 0, dry_run.stderr

@@ -115,9 +115,10 @@ def test_each_table_loses_what_nothing_needs_and_keeps_the_rest(engine, owner):
     now = int(time.time())
     rows = Rows(*owner)
     codes = {
-        "expired": rows.code(now - MARGIN - 1),
+        "expired, as has its access token": rows.code(now - HOUR),
         "expired unused": rows.code(now - MARGIN - 1, used=False),
-        "within the margin": rows.code(now - MARGIN + 5),
+        "within the margin": rows.code(now - MARGIN + 5, used=False),
+        "expired, its access token live": rows.code(now - MARGIN - 1),
         "live": rows.code(now + 600, used=False),
     }
     tokens = {
@@ -148,7 +149,7 @@ def test_each_table_loses_what_nothing_needs_and_keeps_the_rest(engine, owner):
     assert deleted == {"authorization_codes": 2, "refresh_tokens": 3, "revoked_access_tokens": 1, "usage_batches": 1}
     with engine.connect() as connection:
         assert set(connection.scalars(select(AuthorizationCode.digest))) == {
-            codes[name]["digest"] for name in ("within the margin", "live")}
+            codes[name]["digest"] for name in ("within the margin", "expired, its access token live", "live")}
         assert set(connection.scalars(select(RefreshToken.digest))) == {
             tokens[name]["digest"] for name in ("expired within retention", "expired, its access token live",
                                                 "rotated, live", "revoked, live", "live")}
@@ -225,7 +226,12 @@ def test_a_hundred_thousand_expired_tokens_go_in_short_batches_leaving_the_live_
     with engine.begin() as connection:
         connection.execute(update(RefreshToken).where(RefreshToken.digest.in_(expired_refresh))
                            .values(expires_at=now - RETENTION - 60, access_token_expires_at=now - RETENTION))
-        connection.execute(update(AuthorizationCode).values(expires_at=now - HOUR))  # all three were redeemed
+        # All three codes have expired; the live grant's records an access token still live, so it stays.
+        connection.execute(update(AuthorizationCode).where(AuthorizationCode.client_id.in_([grants[0][0].id,
+                                                                                          grants[1][0].id]))
+                           .values(expires_at=now - HOUR, access_token_expires_at=now - HOUR))
+        connection.execute(update(AuthorizationCode).where(AuthorizationCode.client_id == grants[2][0].id)
+                           .values(expires_at=now - HOUR))
 
     rows = Rows(user.id, grants[0][0].id)
     past = now - RETENTION - 24 * HOUR
@@ -243,9 +249,9 @@ def test_a_hundred_thousand_expired_tokens_go_in_short_batches_leaving_the_live_
     with StatementLog(engine) as log:
         deleted = run_prune(engine, now, batch_size=1000)
 
-    assert deleted == {"authorization_codes": 20_003, "refresh_tokens": 100_002,
+    assert deleted == {"authorization_codes": 20_002, "refresh_tokens": 100_002,
                        "revoked_access_tokens": 20_000, "usage_batches": 5_000}
-    assert sizes(engine) == {"authorization_codes": 10, "refresh_tokens": 51,
+    assert sizes(engine) == {"authorization_codes": 11, "refresh_tokens": 51,
                              "revoked_access_tokens": 10, "usage_batches": 10}
     # Every DELETE removed at most 1,000 rows and was committed before the next one began.
     assert log.events[0::2] == [event for event in log.events if event[0] == "DELETE"]
