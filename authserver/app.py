@@ -20,6 +20,7 @@ from .storage.db import Database
 from .web import csp, dashboard, sign_in_limits, signup
 from .web import apps_api, dashboard_api_keys, dashboard_apps, dashboard_authorized_apps, dashboard_usage, openapi
 from .web import api_keys, api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
+from .web import prune_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_error_handlers(app)
     audit.init_app(app)
     sign_in_limits.init_app(app, settings)
+    prune_schedule.init_app(app, settings)  # each worker prunes expired rows (its first request starts it)
     app.after_request(_security_headers(settings))
     return app
 

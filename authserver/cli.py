@@ -50,6 +50,35 @@ def db_upgrade(_args) -> None:
     print("database is at the latest revision", file=sys.stderr)
 
 
+def db_prune(args) -> None:
+    """Delete expired codes, refresh tokens, deny-list entries and old usage batch ids in batches
+    (storage/prune.py); one JSON line of counts by table. Safe while servers run."""
+    import time
+
+    from .storage import prune
+    from .storage.db import make_engine
+
+    settings = load_settings()
+    batch_size = settings.prune_batch_size if args.batch_size is None else _batch_size(args.batch_size)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            now = int(time.time())
+            if args.dry_run:
+                result = {"would_delete": prune.count_prunable(connection, now)}
+            else:
+                result = {"deleted": prune.prune(connection, now, batch_size)}
+    finally:
+        engine.dispose()
+    print(json.dumps(result, separators=(",", ":")))
+
+
+def _batch_size(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
+        raise CommandError("--batch-size must be a whole number from 1 to 100000")
+    return int(text)
+
+
 # -- users ---------------------------------------------------------------------
 
 def users_create(args) -> None:
@@ -240,6 +269,13 @@ def _parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
     db.add_parser("upgrade", help="migrate the database to the latest revision").set_defaults(run=db_upgrade)
+    prune_parser = db.add_parser(
+        "prune", help="delete expired codes, refresh tokens and deny-list entries in batches; prints counts by table"
+    )
+    prune_parser.add_argument("--batch-size", metavar="N",
+                              help="rows per transaction (default: AUTHSERVER_PRUNE_BATCH_SIZE, 1000)")
+    prune_parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    prune_parser.set_defaults(run=db_prune)
 
     users = commands.add_parser("users", help="accounts").add_subparsers(title="users commands")
     create = users.add_parser("create", help="create an account; prints its id (the sub of its tokens)")

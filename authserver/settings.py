@@ -34,6 +34,8 @@ class Settings:
     key_reload_seconds: int
     key_rotation_days: int
     client_cache_seconds: int
+    prune_interval_seconds: int
+    prune_batch_size: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
 
@@ -56,6 +58,8 @@ DEFAULTS = {
     "key_reload_seconds": "5",
     "key_rotation_days": "0",
     "client_cache_seconds": "5",
+    "prune_interval_seconds": "3600",
+    "prune_batch_size": "1000",
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -96,6 +100,10 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         key_rotation_days=_int("AUTHSERVER_KEY_ROTATION_DAYS", raw["key_rotation_days"], 0, 3650),
         # How long a worker may keep using a client it has read (storage/client_cache.py); 0: off.
         client_cache_seconds=_int("AUTHSERVER_CLIENT_CACHE_SECONDS", raw["client_cache_seconds"], 0, 60),
+        # How often each worker prunes expired rows (web/prune_schedule.py); 0: off.
+        prune_interval_seconds=_prune_interval(raw["prune_interval_seconds"]),
+        # Rows deleted per transaction by the prune (storage/prune.py).
+        prune_batch_size=_int("AUTHSERVER_PRUNE_BATCH_SIZE", raw["prune_batch_size"], 1, 100_000),
         redis_url=_redis_url(raw.get("redis_url")),
     )
     _check_database_url(settings.database_url)
@@ -189,6 +197,13 @@ def _int(name: str, value, low: int, high: int) -> int:
     if not low <= number <= high:
         raise SettingsError(f"{name}: must be between {low} and {high}, got {number}")
     return number
+
+
+def _prune_interval(value) -> int:
+    interval = _int("AUTHSERVER_PRUNE_INTERVAL_SECONDS", value, 0, 7 * 86400)
+    if 0 < interval < 60:
+        raise SettingsError(f"AUTHSERVER_PRUNE_INTERVAL_SECONDS: must be 0 (off) or at least 60, got {interval}")
+    return interval
 
 
 def _check_database_url(url: str) -> None:

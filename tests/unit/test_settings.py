@@ -41,6 +41,8 @@ def test_defaults(workdir):
         key_reload_seconds=5,
         key_rotation_days=0,
         client_cache_seconds=5,
+        prune_interval_seconds=3600,
+        prune_batch_size=1000,
         redis_url=None,
     )
     assert settings.is_https is False
@@ -70,6 +72,8 @@ VARIABLES = [
     ("AUTHSERVER_KEY_RELOAD_SECONDS", "2", "key_reload_seconds", 2),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "90", "key_rotation_days", 90),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "0", "client_cache_seconds", 0),
+    ("AUTHSERVER_PRUNE_INTERVAL_SECONDS", "900", "prune_interval_seconds", 900),
+    ("AUTHSERVER_PRUNE_BATCH_SIZE", "500", "prune_batch_size", 500),
     ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
 ]
 
