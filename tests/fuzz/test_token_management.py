@@ -1,0 +1,79 @@
+"""/oauth/revoke, /oauth/introspect and /oauth/userinfo under hostile input: real tokens of the
+sender and of others, garbage, every body encoding, every Authorization header shape. Besides the
+properties of tests/fuzz/properties.py: revocation by a client that does not own the token
+changes nothing (RFC 7009 §2.1), and introspection never stores anything."""
+
+from __future__ import annotations
+
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from .examples import counted
+from .inputs import authorization_header, authorizations, authorizations_or, bodies, mutated, resolved
+from .properties import assert_nothing_stored_if_rejected, assert_safe
+from .world import Real, fuzz, registered, world  # noqa: F401 (fixtures)
+
+TOKENS = [Real("access_token"), Real("refresh_token"), Real("id_token"), Real("machine_token"), Real("code")]
+SENDERS = {  # who sends: its Basic credentials; the main client owns the user tokens
+    "owner": ("basic", Real("main_id"), Real("main_secret")),
+    "another client": ("basic", Real("other_id"), Real("other_secret")),
+    "resource service": ("basic", Real("resource_id"), Real("resource_secret")),
+}
+
+
+@st.composite
+def management_requests(draw):
+    token = draw(st.sampled_from(TOKENS))
+    base = [("token", token)] + draw(st.sampled_from([[], [("token_type_hint", "access_token")],
+                                                      [("token_type_hint", "refresh_token")]]))
+    sender = draw(st.sampled_from(sorted(SENDERS)))
+    authorization = draw(authorizations_or(SENDERS[sender]))
+    return draw(mutated(base)), sender if authorization == SENDERS[sender] else None, authorization, draw(st.data())
+
+
+def _send(fuzz, path, pairs, authorization, data):
+    fuzz.start_example()
+    pairs = resolved(fuzz, pairs)
+    sent = data.draw(bodies(pairs), label="body")
+    before = fuzz.rows.snapshot()
+    response = fuzz.world.api.open(path, method="POST", headers=authorization_header(fuzz, authorization), **sent)
+    after = fuzz.rows.snapshot()
+    event(f"status {response.status_code}")
+    assert_safe(response, fuzz.secrets)
+    assert_nothing_stored_if_rejected(response, before, after)
+    return before, after
+
+
+@given(request=management_requests())
+@counted
+def test_revoke(fuzz, request):
+    pairs, sender, authorization, data = request
+    before, after = _send(fuzz, "/oauth/revoke", pairs, authorization, data)
+    if sender != "owner":
+        assert after == before, f"revoked by {sender or 'an unauthenticated caller'}"
+
+
+@given(request=management_requests())
+@counted
+def test_introspect(fuzz, request):
+    pairs, _, authorization, data = request
+    before, after = _send(fuzz, "/oauth/introspect", pairs, authorization, data)
+    assert after == before
+
+
+@given(authorization=authorizations(), method=st.sampled_from(["GET", "GET", "POST"]),
+       extra=st.sampled_from([{}, {"access_token": Real("access_token")}, {"access_token": "x"},
+                              {"access_token": Real("main_secret")}]),
+       in_query=st.booleans())
+@counted
+def test_userinfo(fuzz, authorization, method, extra, in_query):
+    fuzz.start_example()
+    headers = authorization_header(fuzz, authorization)
+    params = fuzz.resolve(extra)
+    sent = {"query_string": params} if in_query or method == "GET" else {"data": params}
+    before = fuzz.rows.snapshot()
+    response = fuzz.world.api.open("/oauth/userinfo", method=method, headers=headers, **sent)
+    after = fuzz.rows.snapshot()
+    event(f"status {response.status_code}")
+    assert_safe(response, fuzz.secrets)
+    assert after == before
