@@ -39,6 +39,12 @@ class Fuzz:
     secrets: list[str]  # in no response, ever
     _fresh: dict = field(default_factory=dict)
 
+    def secrets_not_in(self, *sent) -> list[str]:
+        """The secrets, but those the request itself carried: echoing the caller's own input
+        (a `state`, a `login_hint`) is no leak."""
+        carried = repr(sent)
+        return [secret for secret in self.secrets if secret not in carried]
+
     def start_example(self) -> None:
         self._fresh = {}
 
