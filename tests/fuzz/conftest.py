@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from .examples import summary
 
-DEFAULT_EXAMPLES = 25
+DEFAULT_EXAMPLES = 200  # per property test: about a minute for the directory on SQLite
 
 
 def _examples() -> int:
