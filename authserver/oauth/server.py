@@ -79,8 +79,12 @@ class AuthServer(AuthorizationServer):
         """Authlib's signals are unused: nothing subscribes."""
 
     def authenticate_client(self, request, methods, endpoint="token"):
-        """Authlib decodes Basic credentials as strict UTF-8 and would answer other bytes with a 500:
-        such credentials authenticate no client (RFC 6749 §2.3.1)."""
+        """Authlib decodes Basic credentials as strict UTF-8, and splits an Authorization header
+        holding a space at its whitespace without checking there are two parts; it would answer
+        other bytes, or a header such as "Basic " or " ", with a 500: such credentials
+        authenticate no client (RFC 6749 §2.3.1)."""
+        if _blank_after_split(request.headers.get("Authorization")):
+            raise InvalidClientError()
         try:
             return super().authenticate_client(request, methods, endpoint)
         except UnicodeDecodeError:
@@ -140,3 +144,8 @@ class AuthServer(AuthorizationServer):
 
 def _unique(headers):
     return list(dict(headers).items())
+
+
+def _blank_after_split(authorization: str | None) -> bool:
+    """An Authorization header with a space but not two whitespace-separated parts."""
+    return authorization is not None and " " in authorization and len(authorization.split(None, 1)) < 2
