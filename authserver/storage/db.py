@@ -6,13 +6,17 @@ import time
 
 from flask import current_app
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 EXTENSION_KEY = "authserver.db"
 # A pooled connection idle longer than this is tested before use (see _ping_when_idle).
 PING_AFTER_IDLE_SECONDS = 10
+# PostgreSQL: seconds to wait for a new connection (a host that drops packets would otherwise
+# hold a request, and /healthz, for the OS's TCP timeout of minutes), and for a free pooled one.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -28,7 +32,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600)
+    libpq = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600, pool_timeout=POOL_TIMEOUT_SECONDS,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS} if libpq else {})
     _ping_when_idle(engine)
     return engine
 
@@ -71,6 +77,16 @@ class Database:
 def session() -> Session:
     """The current request's session."""
     return current_app.extensions[EXTENSION_KEY].sessions()
+
+
+def discard_session() -> None:
+    """Roll back and drop the current request's session after a database failure, so that nothing
+    later in the request (an error page, a teardown) uses its broken transaction. Never raises:
+    the database may still be gone."""
+    try:
+        current_app.extensions[EXTENSION_KEY].sessions.remove()
+    except Exception:  # noqa: BLE001 - closing a session on a dead connection may fail too; it is dropped anyway
+        pass
 
 
 def separate_session() -> Session:
