@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -119,7 +119,10 @@ def render_database_unavailable(exc: Exception):
     elif surface == "envelope":
         response = envelope_error("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE, 503)
     else:
-        response = html_error("Temporarily unavailable", UNAVAILABLE_MESSAGE, 503)
+        # Rendered without the context processors: Flask-Login's would load the signed-in user
+        # from the database that just failed, and fail the error page too.
+        page = current_app.jinja_env.get_template("error.html")
+        response = page.render(title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE), 503
     response = make_response(response)
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import current_app
@@ -9,6 +10,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "authserver.db"
 # A pooled connection idle longer than this is tested before use (see _ping_when_idle).
@@ -71,7 +74,17 @@ class Database:
 
     def init_app(self, app) -> None:
         app.extensions[EXTENSION_KEY] = self
-        app.teardown_appcontext(lambda _exc: self.sessions.remove())
+        app.teardown_appcontext(lambda _exc: self.remove_session())
+
+    def remove_session(self) -> None:
+        """Close this thread's session (rolling back what was not committed) and forget it. Never
+        raises: when the database went away meanwhile, the rollback fails, but the connection is
+        invalidated anyway, and a response already built must not become a 500 afterwards."""
+        try:
+            self.sessions.remove()
+        except Exception as exc:  # noqa: BLE001 - see above; the next session starts afresh
+            self.sessions.registry.clear()  # remove() raised before forgetting it
+            log.warning("database session closed with an error: %s", (str(getattr(exc, "orig", exc)).splitlines() or [""])[0])
 
 
 def session() -> Session:
@@ -80,13 +93,9 @@ def session() -> Session:
 
 
 def discard_session() -> None:
-    """Roll back and drop the current request's session after a database failure, so that nothing
-    later in the request (an error page, a teardown) uses its broken transaction. Never raises:
-    the database may still be gone."""
-    try:
-        current_app.extensions[EXTENSION_KEY].sessions.remove()
-    except Exception:  # noqa: BLE001 - closing a session on a dead connection may fail too; it is dropped anyway
-        pass
+    """Drop the current request's session after a database failure, so that nothing later in the
+    request (an error page, the teardown) uses its broken transaction. Never raises."""
+    current_app.extensions[EXTENSION_KEY].remove_session()
 
 
 def separate_session() -> Session:
