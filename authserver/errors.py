@@ -5,21 +5,34 @@
 - Browser pages: an HTML error page.
 
 Public text goes to the wire; details (exception, stack) only to the log.
+
+A database that does not answer (stopped, restarting, unreachable, its pool exhausted) is not a
+bug but an outage: 503 with Retry-After on each surface (`temporarily_unavailable`, RFC 6749
+§4.1.2.1's name for it, on `/oauth/*`; SERVICE_UNAVAILABLE in the envelope), one log line
+without SQL or parameters. SQLAlchemy invalidates the broken connection (and, on a disconnect,
+the rest of the pool), so the next requests reconnect and the server recovers by itself.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from .storage import db
 
 log = logging.getLogger(__name__)
 
 BROWSER_OAUTH_PATHS = ("/oauth/authorize", "/oauth/logout")
 ENVELOPE_CODES = {400: "INVALID_REQUEST", 401: "INVALID_TOKEN", 404: "NOT_FOUND", 429: "RATE_LIMIT_EXCEEDED"}
 JSON_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Seconds a client is asked to wait when the database does not answer: about a restart's length.
+DATABASE_RETRY_AFTER = 5
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable. Try again shortly."
 
 
 def oauth_json_error(error: str, description: str, status: int):
@@ -87,6 +100,40 @@ def render_unexpected(exc: Exception):
     return html_error("Something went wrong", "The server could not complete the request.", 500)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now (not that a query was wrong)."""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, DisconnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def render_database_unavailable(exc: Exception):
+    # The driver's first line only: SQLAlchemy's own text repeats the SQL and its parameters.
+    cause = getattr(exc, "orig", None) or exc
+    reason = (str(cause).splitlines() or [""])[0]
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.path, type(cause).__name__, reason)
+    db.discard_session()
+    surface = _surface()
+    if surface == "oauth":
+        response = oauth_json_error("temporarily_unavailable", UNAVAILABLE_MESSAGE, 503)
+    elif surface == "envelope":
+        response = envelope_error("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE, 503)
+    else:
+        # Rendered without the context processors: Flask-Login's would load the signed-in user
+        # from the database that just failed, and fail the error page too.
+        page = current_app.jinja_env.get_template("error.html")
+        response = page.render(title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE), 503
+    response = make_response(response)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
+def render_exception(exc: Exception):
+    if database_unavailable(exc):
+        return render_database_unavailable(exc)
+    return render_unexpected(exc)
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, render_http_error)
-    app.register_error_handler(Exception, render_unexpected)
+    app.register_error_handler(Exception, render_exception)

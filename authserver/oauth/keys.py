@@ -239,8 +239,12 @@ class KeyStore:
             raise KeyStoreError(f"signing key {entry['kid']} cannot be read from {path}: {exc}") from None
         if not isinstance(private, rsa.RSAPrivateKey) or private.key_size < 2048:
             raise KeyStoreError(f"signing key {entry['kid']} is not an RSA key of 2048 bits or more")
-        return SigningKey(entry["kid"], entry["state"], int(entry["created_at"]), RSAKey.import_key(pem),
-                          entry.get("retired_at"))
+        key = RSAKey.import_key(pem)
+        if key.thumbprint() != entry["kid"]:
+            # Another key in its place (a file swapped or mixed up): signing with it would publish
+            # tokens under a kid whose JWKS entry does not verify them.
+            raise KeyStoreError(f"the key file {path} does not hold signing key {entry['kid']}")
+        return SigningKey(entry["kid"], entry["state"], int(entry["created_at"]), key, entry.get("retired_at"))
 
     def _write_new_key(self, state: str, created_at: int) -> SigningKey:
         private = rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
@@ -260,6 +264,14 @@ class KeyStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
+            orphans = sorted(self.directory.glob("*.pem"))
+            if orphans:
+                # A lost manifest: starting a new key set would silently make every token signed so
+                # far unverifiable. The operator restores it, or moves the keys away on purpose.
+                raise KeyStoreError(
+                    f"the key manifest {path} is missing but {len(orphans)} key file(s) are in {self.directory}: "
+                    "restore the manifest, or move the key files away to start a new key set"
+                ) from None
             return []
         except OSError as exc:
             raise KeyStoreError(f"the key manifest {path} cannot be read: {exc}") from None

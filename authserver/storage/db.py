@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import current_app
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "authserver.db"
 # A pooled connection idle longer than this is tested before use (see _ping_when_idle).
 PING_AFTER_IDLE_SECONDS = 10
+# PostgreSQL: seconds to wait for a new connection (a host that drops packets would otherwise
+# hold a request, and /healthz, for the OS's TCP timeout of minutes), and for a free pooled one.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -28,7 +35,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600)
+    libpq = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=3600, pool_timeout=POOL_TIMEOUT_SECONDS,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS} if libpq else {})
     _ping_when_idle(engine)
     return engine
 
@@ -65,12 +74,28 @@ class Database:
 
     def init_app(self, app) -> None:
         app.extensions[EXTENSION_KEY] = self
-        app.teardown_appcontext(lambda _exc: self.sessions.remove())
+        app.teardown_appcontext(lambda _exc: self.remove_session())
+
+    def remove_session(self) -> None:
+        """Close this thread's session (rolling back what was not committed) and forget it. Never
+        raises: when the database went away meanwhile, the rollback fails, but the connection is
+        invalidated anyway, and a response already built must not become a 500 afterwards."""
+        try:
+            self.sessions.remove()
+        except Exception as exc:  # noqa: BLE001 - see above; the next session starts afresh
+            self.sessions.registry.clear()  # remove() raised before forgetting it
+            log.warning("database session closed with an error: %s", (str(getattr(exc, "orig", exc)).splitlines() or [""])[0])
 
 
 def session() -> Session:
     """The current request's session."""
     return current_app.extensions[EXTENSION_KEY].sessions()
+
+
+def discard_session() -> None:
+    """Drop the current request's session after a database failure, so that nothing later in the
+    request (an error page, the teardown) uses its broken transaction. Never raises."""
+    current_app.extensions[EXTENSION_KEY].remove_session()
 
 
 def separate_session() -> Session:
