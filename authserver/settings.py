@@ -34,6 +34,8 @@ class Settings:
     key_reload_seconds: int
     key_rotation_days: int
     client_cache_seconds: int
+    # How long a rotated refresh token still gets the same successor pair (oauth/grants.py); 0: off.
+    refresh_grace_seconds: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
 
@@ -56,6 +58,7 @@ DEFAULTS = {
     "key_reload_seconds": "5",
     "key_rotation_days": "0",
     "client_cache_seconds": "5",
+    "refresh_grace_seconds": "10",
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -96,6 +99,7 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         key_rotation_days=_int("AUTHSERVER_KEY_ROTATION_DAYS", raw["key_rotation_days"], 0, 3650),
         # How long a worker may keep using a client it has read (storage/client_cache.py); 0: off.
         client_cache_seconds=_int("AUTHSERVER_CLIENT_CACHE_SECONDS", raw["client_cache_seconds"], 0, 60),
+        refresh_grace_seconds=_int("AUTHSERVER_REFRESH_GRACE_SECONDS", raw["refresh_grace_seconds"], 0, 60),
         redis_url=_redis_url(raw.get("redis_url")),
     )
     _check_database_url(settings.database_url)

@@ -41,6 +41,7 @@ def test_defaults(workdir):
         key_reload_seconds=5,
         key_rotation_days=0,
         client_cache_seconds=5,
+        refresh_grace_seconds=10,
         redis_url=None,
     )
     assert settings.is_https is False
@@ -70,6 +71,7 @@ VARIABLES = [
     ("AUTHSERVER_KEY_RELOAD_SECONDS", "2", "key_reload_seconds", 2),
     ("AUTHSERVER_KEY_ROTATION_DAYS", "90", "key_rotation_days", 90),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "0", "client_cache_seconds", 0),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "0", "refresh_grace_seconds", 0),
     ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
 ]
 
@@ -166,6 +168,7 @@ INTEGER_VARIABLES = [
     "AUTHSERVER_KEY_RELOAD_SECONDS",
     "AUTHSERVER_KEY_ROTATION_DAYS",
     "AUTHSERVER_CLIENT_CACHE_SECONDS",
+    "AUTHSERVER_REFRESH_GRACE_SECONDS",
 ]
 
 
@@ -197,6 +200,8 @@ OUT_OF_RANGE = [
     ("AUTHSERVER_KEY_ROTATION_DAYS", "3651", 0, 3650),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "-1", 0, 60),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "61", 0, 60),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "-1", 0, 60),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "61", 0, 60),
 ]
 
 
