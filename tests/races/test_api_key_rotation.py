@@ -90,7 +90,8 @@ class KeyStream:
 
 
 def test_no_request_with_a_valid_key_is_refused_while_the_key_rotates(auth_server, api, deployment):
-    manage = {"Authorization": "Bearer " + tokens(auth_server, deployment.app, "read:users keys:manage")["access_token"]}
+    access_token = tokens(auth_server, deployment.app, "read:users keys:manage")["access_token"]
+    manage = {"Authorization": f"Bearer {access_token}"}
     created = requests.post(auth_server.url("/v1/api-keys"), json={"name": "races", "scopes": ["read:users"]},
                             headers=manage, timeout=10)
     assert created.status_code == 201, created.text
