@@ -36,6 +36,8 @@ class Settings:
     client_cache_seconds: int
     prune_interval_seconds: int
     prune_batch_size: int
+    # How long a rotated refresh token still gets the same successor pair (oauth/grants.py); 0: off.
+    refresh_grace_seconds: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
 
@@ -60,6 +62,7 @@ DEFAULTS = {
     "client_cache_seconds": "5",
     "prune_interval_seconds": "3600",
     "prune_batch_size": "1000",
+    "refresh_grace_seconds": "10",
 }
 
 LOOPBACK_HOSTS = {"localhost"}
@@ -104,6 +107,7 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         prune_interval_seconds=_prune_interval(raw["prune_interval_seconds"]),
         # Rows deleted per transaction by the prune (storage/prune.py).
         prune_batch_size=_int("AUTHSERVER_PRUNE_BATCH_SIZE", raw["prune_batch_size"], 1, 100_000),
+        refresh_grace_seconds=_int("AUTHSERVER_REFRESH_GRACE_SECONDS", raw["refresh_grace_seconds"], 0, 60),
         redis_url=_redis_url(raw.get("redis_url")),
     )
     _check_database_url(settings.database_url)

@@ -3,8 +3,8 @@
 Each `create_token_response` mints the tokens, then *claims* the credential it redeems with one
 conditional UPDATE (for a code, recording what it issued) in the same transaction, and commits
 both together: of concurrent redemptions, one wins and the others' UPDATE matches nothing (their
-tokens are rolled back, never sent), and a replay can always find (and revoke) what the winner
-issued.
+tokens are rolled back, never sent). A code's replay can always find (and revoke) what the winner
+issued; a refresh token's, within the grace window, gets the winner's response (RefreshTokenGrant).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, Inval
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 
+from .. import audit
 from ..storage import access_tokens, codes, refresh_tokens
 from ..storage.db import session
+from . import successor
 from .id_tokens import SignIn
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -86,7 +88,7 @@ class AuthorizationCodeGrant(ClientScopeCheck, grants.AuthorizationCodeGrant):
             return None
         if row.used_at is not None:
             # RFC 6749 §4.1.2: a code used twice is denied, and its tokens are revoked.
-            _revoke_issued_from(row)
+            self._revoke_issued_from(row, client)
             return None
         return row
 
@@ -110,28 +112,50 @@ class AuthorizationCodeGrant(ClientScopeCheck, grants.AuthorizationCodeGrant):
         if not codes.claim(code_id, int(time.time()), issued.jti, issued.access_expires_at, issued.refresh_family):
             # A concurrent redemption won: drop these tokens, revoke what it issued (RFC 6749 §4.1.2).
             db.rollback()
-            _revoke_issued_from(codes.find_by_id(code_id))
+            self._revoke_issued_from(codes.find_by_id(code_id), client)
             raise InvalidGrantError("The authorization code has already been used.")
         db.commit()
         return 200, issued.response, self.TOKEN_RESPONSE_HEADER
 
+    def _revoke_issued_from(self, row, client) -> None:
+        """Revoke what a code's first redemption issued (refresh family and access token), commit,
+        and record the reuse."""
+        if row.refresh_family:
+            refresh_tokens.revoke_family(row.refresh_family, int(time.time()))
+        if row.access_token_jti:
+            # Two replays at once may both get here: the deny list takes the second quietly.
+            access_tokens.deny(row.access_token_jti, row.access_token_expires_at)
+        session().commit()
+        audit.record("authorization_code_reuse_detected", account=self.code_user.public_id,
+                     client=client.client_id, family=row.refresh_family)
+
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation with a grace window (AUTHSERVER_REFRESH_GRACE_SECONDS): the claim that marks the
+    token used also keeps the response it got, sealed under the token (oauth/successor.py). The
+    same token presented again by the same client within the window, while its family stands (a
+    retry after a lost response, or concurrent requests that lost the claim), gets that response
+    again: the same pair, issued once. Any other reuse of a rotated token means it leaked: the
+    whole family is revoked. With a grace of 0 every reuse is."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
     token_user = None  # the token's user, loaded with the token by authenticate_refresh_token
+    presented = None  # the refresh token as presented: the key to its sealed successor
+    replayed = None  # the response of the token's rotation, when this request is a retry within the window
 
     def authenticate_refresh_token(self, refresh_token):
         found = refresh_tokens.find_with_user(refresh_token)
         if found is None:
             return None
         row, self.token_user = found
+        self.presented = refresh_token
         if row.revoked_at is not None or row.expires_at <= time.time():
             return None
         if row.used_at is not None:
-            # Reuse of a rotated token means it leaked: revoke the whole family.
-            refresh_tokens.revoke_family(row.family, int(time.time()))
-            session().commit()
-            return None
+            self.replayed = self._retried_response(row)
+            if self.replayed is None:
+                self._revoke_reused(row.family, int(time.time()))
+                return None
         return row
 
     def authenticate_user(self, refresh_token):
@@ -145,6 +169,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if user is None:
             raise InvalidGrantError("The refresh token is no longer valid.")
         self.request.user = user
+        if self.replayed is not None:
+            return 200, self.replayed, self.TOKEN_RESPONSE_HEADER
         issued = self.server.tokens.issue(
             client,
             user,
@@ -157,15 +183,47 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             with_refresh=True,
         )
         db = session()
-        family, now = row.family, int(time.time())  # a rollback expires the rows loaded
-        if not refresh_tokens.claim(row.id, now):
-            # A concurrent refresh with the same token won (or the family was revoked): reuse.
+        token_id, family, now = row.id, row.family, int(time.time())  # a rollback expires the rows loaded
+        sealed = None
+        if self.server.settings.refresh_grace_seconds:
+            sealed = successor.seal(self.presented, _binding(token_id, family), issued.response)
+        if not refresh_tokens.claim(token_id, now, sealed):
+            # A concurrent rotation with the same token won (or the family was revoked): drop these
+            # tokens, and answer as a retry of the winner would be answered.
             db.rollback()
-            refresh_tokens.revoke_family(family, now)
-            db.commit()
-            raise InvalidGrantError("The refresh token has already been used.")
+            return self._lost_claim(token_id)
         db.commit()
         return 200, issued.response, self.TOKEN_RESPONSE_HEADER
+
+    def _lost_claim(self, token_id: int):
+        row = refresh_tokens.find_by_id(token_id)  # as the winner committed it
+        if row is None or row.revoked_at is not None or row.used_at is None:
+            raise InvalidGrantError("The refresh token is no longer valid.")
+        response = self._retried_response(row)
+        if response is None:
+            self._revoke_reused(row.family, int(time.time()))
+            raise InvalidGrantError("The refresh token has already been used.")
+        return 200, response, self.TOKEN_RESPONSE_HEADER
+
+    def _retried_response(self, row) -> dict | None:
+        """The response the used token's rotation returned, if presenting it again is a retry: by
+        the same client, within the grace window."""
+        grace = self.server.settings.refresh_grace_seconds
+        if not grace or time.time() - row.used_at > grace or not row.check_client(self.request.client):
+            return None
+        return successor.unseal(self.presented, _binding(row.id, row.family), row.successor)
+
+    def _revoke_reused(self, family: str, now: int) -> None:
+        """Reuse of a rotated token means it leaked: revoke the whole family, and record it."""
+        refresh_tokens.revoke_family(family, now)
+        session().commit()
+        audit.record("refresh_token_reuse_detected", account=self.token_user.public_id,
+                     client=self.request.client.client_id, family=family)
+
+
+def _binding(token_id: int, family: str) -> str:
+    """What a sealed successor is bound to: its row, so it opens nowhere else."""
+    return f"refresh_tokens/{token_id}/{family}"
 
 
 class ClientCredentialsGrant(ClientScopeCheck, grants.ClientCredentialsGrant):
@@ -178,12 +236,3 @@ class ClientCredentialsGrant(ClientScopeCheck, grants.ClientCredentialsGrant):
         issued = self.server.tokens.issue(client, None, scope)
         return 200, issued.response, self.TOKEN_RESPONSE_HEADER
 
-
-def _revoke_issued_from(row) -> None:
-    """Revoke what a code's first redemption issued (refresh family and access token), and commit."""
-    if row.refresh_family:
-        refresh_tokens.revoke_family(row.refresh_family, int(time.time()))
-    if row.access_token_jti:
-        # Two replays at once may both get here: the deny list takes the second quietly.
-        access_tokens.deny(row.access_token_jti, row.access_token_expires_at)
-    session().commit()

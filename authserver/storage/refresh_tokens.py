@@ -26,10 +26,16 @@ _WITH_CLIENT_ID = (
     .join(Client, Client.id == RefreshToken.client_id)
     .where(RefreshToken.digest == bindparam("digest"))
 )
+# The row as committed now, over what this session loaded before (a concurrent rotation's record).
+_BY_ID = (
+    select(RefreshToken)
+    .where(RefreshToken.id == bindparam("id"))
+    .execution_options(populate_existing=True)
+)
 _CLAIM = (
     update(_tokens)
     .where(_tokens.c.id == bindparam("token_id"), _tokens.c.used_at.is_(None), _tokens.c.revoked_at.is_(None))
-    .values(used_at=bindparam("now"))
+    .values(used_at=bindparam("now"), successor=bindparam("successor"))
 )
 
 
@@ -63,20 +69,23 @@ def find_with_client_id(token: str) -> tuple[RefreshToken, str] | None:
     return tuple(found) if found else None
 
 
-def claim(token_id: int, now: int) -> bool:
-    """Mark the token rotated, atomically; False if another request already did or it was revoked.
-    Left uncommitted (like `codes.claim`): it commits together with its successor."""
-    return session().execute(_CLAIM, {"token_id": token_id, "now": now}).rowcount == 1
+def find_by_id(token_id: int) -> RefreshToken | None:
+    return session().scalar(_BY_ID, {"id": token_id})
+
+
+def claim(token_id: int, now: int, successor: str | None) -> bool:
+    """Mark the token rotated and keep the (sealed) response that replaced it, in one conditional
+    UPDATE; False if another request already did or it was revoked.
+
+    Left uncommitted (like `codes.claim`): it commits together with its successor, so a concurrent
+    rotation blocks on the row until then, matches nothing, and finds this one's response."""
+    return session().execute(_CLAIM, {"token_id": token_id, "now": now, "successor": successor}).rowcount == 1
 
 
 def revoke_family(family: str, now: int) -> None:
     """Revoke every refresh token of the family, and the unexpired access tokens issued with them
     (RFC 7009 §2.1 SHOULD). The caller commits."""
-    session().execute(
-        update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    _revoke_until_none_left(RefreshToken.family == family, now)
     _deny_access_tokens(RefreshToken.family == family, now)
 
 
@@ -84,8 +93,21 @@ def revoke_grants(user_id: int, client_row_id: int, now: int) -> None:
     """Revoke every refresh token the client holds for the user, and the unexpired access tokens
     issued with them: the user withdrew the client's access. The caller commits."""
     condition = (RefreshToken.user_id == user_id) & (RefreshToken.client_id == client_row_id)
-    session().execute(update(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
+    _revoke_until_none_left(condition, now)
     _deny_access_tokens(condition, now)
+
+
+def _revoke_until_none_left(condition, now: int) -> None:
+    """Revoke the unrevoked tokens that match, again until none is left.
+
+    Once is not enough on PostgreSQL (read committed): a rotation that claimed one of these tokens
+    first makes this UPDATE wait for it, and then its successor, inserted by a transaction that
+    committed after this statement began, is not seen. The next statement sees it. A rotation that
+    comes later waits for this transaction instead, and then finds its token revoked."""
+    db = session()
+    statement = update(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None))
+    while db.execute(statement.values(revoked_at=now)).rowcount:
+        pass
 
 
 def revoke_session(sid: str, now: int) -> None:
@@ -104,16 +126,22 @@ def revoke_other_sessions(user_id: int, keep_sid: str | None, now: int) -> None:
 
 
 def _revoke_session_bound(condition, now: int) -> None:
+    """Again until none is left, for the reason `_revoke_until_none_left` gives."""
     db = session()
-    rows = db.scalars(select(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)))
-    bound = [row.id for row in rows if "offline_access" not in row.scope.split()]
-    if bound:
+    revoked = []
+    while True:
+        rows = db.scalars(select(RefreshToken).where(condition, RefreshToken.revoked_at.is_(None)))
+        bound = [row.id for row in rows if "offline_access" not in row.scope.split()]
+        if not bound:
+            break
         db.execute(
             update(RefreshToken)
             .where(RefreshToken.id.in_(bound), RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        _deny_access_tokens(RefreshToken.id.in_(bound), now)
+        revoked += bound
+    if revoked:
+        _deny_access_tokens(RefreshToken.id.in_(revoked), now)
 
 
 def _deny_access_tokens(condition, now: int) -> None:

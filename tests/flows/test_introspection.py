@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import update
 
-from authserver.storage.models import User
+from authserver.storage.models import RefreshToken, User
 
 from ..conftest import ISSUER
 from .stored_state import unchanged
@@ -167,6 +167,7 @@ def successor_after_reuse(w: World, c: Clients):
     """The legitimate successor of a rotated token that was then replayed (family revoked)."""
     first = w.user_tokens(c.main)["refresh_token"]
     successor = w.rotate(c.main, first)["refresh_token"]
+    w.spoil_refresh_token(first, used_at=RefreshToken.used_at - 3600)  # replayed after the grace window
     response = post(w.api, "/oauth/token", c.main, {"grant_type": "refresh_token", "refresh_token": first})
     assert response.status_code == 400, response.get_json()
     return successor, c.main

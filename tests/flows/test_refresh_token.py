@@ -1,4 +1,5 @@
-"""refresh_token grant: opaque, stored hashed, rotated on every use; reuse revokes the family."""
+"""refresh_token grant: opaque, stored hashed, rotated on every use; reuse (after the grace window)
+revokes the family."""
 
 from __future__ import annotations
 
@@ -30,10 +31,16 @@ def test_refresh_rotates_and_returns_a_new_pair(client, confidential):
     assert body["scope"] == "openid read:users"
 
 
-def test_reusing_a_rotated_token_fails_and_revokes_the_family(client, confidential):
+def test_reusing_a_rotated_token_fails_and_revokes_the_family(client, confidential, database_url):
     client_id, secret = confidential
     first = user_tokens(client, client_id, secret, "ada@example.com")
     second = refresh(client, client_id, secret, first["refresh_token"]).get_json()
+    # Rotated an hour ago: past the grace window, in which a retry gets the same pair (test_refresh_grace.py).
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE refresh_tokens SET used_at = used_at - 3600 WHERE digest = :digest"),
+                     {"digest": digest(first["refresh_token"])})
+    engine.dispose()
 
     reuse = refresh(client, client_id, secret, first["refresh_token"])
     assert reuse.status_code == 400

@@ -108,6 +108,7 @@ def test_a_replayed_token_is_refused_and_revokes_its_family(world, registered, f
     rotated = (v1_refresh(world, first) if first_use == "v1" else token_endpoint_refresh(world, client, first))
     assert rotated.status_code == 200, rotated.get_json()
     successor = rotated.get_json()["refresh_token"]
+    world.spoil_refresh_token(first, used_at=RefreshToken.used_at - 3600)  # replayed after the grace window
 
     before = snapshot(world.database_url)
     assert_envelope(v1_refresh(world, first), 401, "INVALID_TOKEN")

@@ -43,6 +43,7 @@ def test_defaults(workdir):
         client_cache_seconds=5,
         prune_interval_seconds=3600,
         prune_batch_size=1000,
+        refresh_grace_seconds=10,
         redis_url=None,
     )
     assert settings.is_https is False
@@ -74,6 +75,7 @@ VARIABLES = [
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "0", "client_cache_seconds", 0),
     ("AUTHSERVER_PRUNE_INTERVAL_SECONDS", "900", "prune_interval_seconds", 900),
     ("AUTHSERVER_PRUNE_BATCH_SIZE", "500", "prune_batch_size", 500),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "0", "refresh_grace_seconds", 0),
     ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
 ]
 
@@ -170,6 +172,7 @@ INTEGER_VARIABLES = [
     "AUTHSERVER_KEY_RELOAD_SECONDS",
     "AUTHSERVER_KEY_ROTATION_DAYS",
     "AUTHSERVER_CLIENT_CACHE_SECONDS",
+    "AUTHSERVER_REFRESH_GRACE_SECONDS",
 ]
 
 
@@ -201,6 +204,8 @@ OUT_OF_RANGE = [
     ("AUTHSERVER_KEY_ROTATION_DAYS", "3651", 0, 3650),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "-1", 0, 60),
     ("AUTHSERVER_CLIENT_CACHE_SECONDS", "61", 0, 60),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "-1", 0, 60),
+    ("AUTHSERVER_REFRESH_GRACE_SECONDS", "61", 0, 60),
 ]
 
 
