@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import dataclasses
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ class Settings:
     client_cache_seconds: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
+    # The Bearer token /metrics requires; None: /metrics answers loopback clients only.
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def is_https(self) -> bool:
@@ -97,6 +100,7 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         # How long a worker may keep using a client it has read (storage/client_cache.py); 0: off.
         client_cache_seconds=_int("AUTHSERVER_CLIENT_CACHE_SECONDS", raw["client_cache_seconds"], 0, 60),
         redis_url=_redis_url(raw.get("redis_url")),
+        metrics_token=_metrics_token(raw.get("metrics_token")),
     )
     _check_database_url(settings.database_url)
     return settings
@@ -179,6 +183,15 @@ def _redis_url(value: str | None) -> str | None:
     if not usable or parts.fragment:
         raise SettingsError(f"AUTHSERVER_REDIS_URL: {REDIS_URL_SHAPE}")
     return value
+
+
+def _metrics_token(value: str | None) -> str | None:
+    from .metrics import check_token
+
+    try:
+        return check_token("AUTHSERVER_METRICS_TOKEN", value)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _int(name: str, value, low: int, high: int) -> int:
