@@ -29,7 +29,7 @@ import ipaddress
 import os
 import time
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Request, Response, abort, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, disable_created_metrics,
                                generate_latest, values)
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -39,6 +39,7 @@ disable_created_metrics()  # no `_created` series: they double the text and nobo
 EXTENSION = "authserver.metrics"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"  # the endpoint label of a request no route matched
+STARTED = "authserver.metrics.started"  # the WSGI environ key of the request's start time
 MIN_TOKEN_LENGTH = 16
 
 
@@ -80,17 +81,22 @@ class Metrics:
         return generate_latest(self._exposed)
 
     def _count_request(self, response: Response) -> Response:
-        endpoint = request.endpoint or UNMATCHED
+        current = request._get_current_object()  # one proxy lookup instead of one per attribute
+        endpoint = current.endpoint or UNMATCHED
         key = (endpoint, response.status_code)
         children = self._children.get(key)
         if children is None:
             children = self._children.setdefault(
                 key, (self.requests.labels(endpoint, str(response.status_code)), self.latency.labels(endpoint)))
         children[0].inc()
-        started = g.pop("_metrics_started", None)
+        started = current.environ.get(STARTED)
         if started is not None:
             children[1].observe(time.perf_counter() - started)
+        self._count_more(current, endpoint, response)
         return response
+
+    def _count_more(self, current: Request, endpoint: str, response: Response) -> None:
+        """An app's own per-response counts (none here)."""
 
     def _serve(self):
         if self._token is None:
@@ -113,7 +119,7 @@ def check_token(variable: str, token: str | None) -> str | None:
 
 
 def _start_clock() -> None:
-    g._metrics_started = time.perf_counter()
+    request.environ[STARTED] = time.perf_counter()
 
 
 def _is_loopback(address: str | None) -> bool:
@@ -150,13 +156,12 @@ class ServerMetrics(Metrics):
         """One audit event; `event` is one of the code's event names (a bounded set)."""
         self._events.labels(event).inc()
 
-    def _count_request(self, response: Response) -> Response:
-        if response.status_code == 200 and request.endpoint in TOKEN_ENDPOINTS:
-            grant = TOKEN_ENDPOINTS[request.endpoint] or _grant_type()
+    def _count_more(self, current: Request, endpoint: str, response: Response) -> None:
+        if response.status_code == 200 and endpoint in TOKEN_ENDPOINTS:
+            grant = TOKEN_ENDPOINTS[endpoint] or _grant_type(current)
             self._issued.get(grant, self._issued["other"]).inc()
-        return super()._count_request(response)
 
 
-def _grant_type() -> str | None:
-    params = request.get_json(silent=True) if request.is_json else request.form
+def _grant_type(current: Request) -> str | None:
+    params = current.get_json(silent=True) if current.is_json else current.form
     return params.get("grant_type") if isinstance(params, dict) else None  # a MultiDict is a dict
