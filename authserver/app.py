@@ -8,6 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import audit
+from .metrics import ServerMetrics
 from .errors import register_error_handlers
 from .extensions import SERVER_KEY, SETTINGS_KEY, csrf, login_manager
 from .oauth.keys import KeyStore
@@ -48,6 +49,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions[SETTINGS_KEY] = settings
     app.extensions[SERVER_KEY] = AuthServer(settings, tokens)
 
+    ServerMetrics(token=settings.metrics_token).init_app(app)  # first: its clock starts before other hooks
+    health.init_app(app, settings, store)
     csrf.init_app(app)
     login_manager.init_app(app)
     for blueprint in (oauth.bp, token_management.bp, userinfo.bp, rp_logout.bp, wellknown.bp, auth_pages.bp,

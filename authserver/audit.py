@@ -6,7 +6,18 @@ plus the event's own non-secret details. Secrets never go in: callers pass ids, 
 keys, passwords or digests of them.
 
 The logger writes to stderr unless the operator routes it elsewhere (`logging` configuration);
-it does not propagate to the root logger, so the lines stay clean JSON.
+it does not propagate to the root logger, so the lines stay clean JSON. Its handler is set up when
+this module is imported, so that commands outside a server (`authserver keys rotate`, `authserver
+clients create`) write their lines too. In an app, each event is also counted in the
+`authserver_security_events_total` metric (metrics.py).
+
+The events: login_succeeded, login_failed (`reason`: unknown_account, wrong_password or
+account_disabled; `account` is the account's id when the email belongs to one), consent_granted
+(`scopes`), consent_revoked, api_key_created / api_key_rotated (`replaces`) / api_key_revoked
+(`key`: the key's public id), client_created (`secret_issued`), client_secret_rotated,
+client_deleted, signing_key_rotated (`kid`: the key now signing, `trigger`: command or schedule),
+and token reuse (grants). An email address is never written: it is personal data, and a user who
+types their password into the email field would put it in the log.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ import secrets
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
+
+from .metrics import EXTENSION as METRICS
 
 log = logging.getLogger("authserver.audit")
 
@@ -39,6 +52,9 @@ def record(event: str, *, account: str | None = None, client: str | None = None,
         **details,
     }
     log.info(json.dumps(line, separators=(",", ":"), default=str))
+    metrics = current_app.extensions.get(METRICS) if has_app_context() else None
+    if metrics is not None:
+        metrics.count_event(event)
 
 
 def request_id() -> str:
@@ -52,16 +68,21 @@ def request_id() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Echo the request id on every response, and give the audit logger its stderr handler."""
+    """Echo the request id on every response."""
 
     @app.after_request
     def _echo_request_id(response):
         response.headers[REQUEST_ID_HEADER] = request_id()
         return response
 
+
+def _write_to_stderr() -> None:
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+_write_to_stderr()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import dataclasses
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +41,8 @@ class Settings:
     refresh_grace_seconds: int
     # Shared store for login and sign-up throttling; None: each process counts in its own memory.
     redis_url: str | None = None
+    # The Bearer token /metrics requires; None: /metrics answers loopback clients only.
+    metrics_token: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def is_https(self) -> bool:
@@ -109,6 +112,7 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
         prune_batch_size=_int("AUTHSERVER_PRUNE_BATCH_SIZE", raw["prune_batch_size"], 1, 100_000),
         refresh_grace_seconds=_int("AUTHSERVER_REFRESH_GRACE_SECONDS", raw["refresh_grace_seconds"], 0, 60),
         redis_url=_redis_url(raw.get("redis_url")),
+        metrics_token=_metrics_token(raw.get("metrics_token")),
     )
     _check_database_url(settings.database_url)
     return settings
@@ -191,6 +195,15 @@ def _redis_url(value: str | None) -> str | None:
     if not usable or parts.fragment:
         raise SettingsError(f"AUTHSERVER_REDIS_URL: {REDIS_URL_SHAPE}")
     return value
+
+
+def _metrics_token(value: str | None) -> str | None:
+    from .metrics import check_token
+
+    try:
+        return check_token("AUTHSERVER_METRICS_TOKEN", value)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _int(name: str, value, low: int, high: int) -> int:

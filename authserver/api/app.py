@@ -10,7 +10,13 @@ Routes (JSON everywhere; every error is `{"error": {"code", "message", "status"}
 - `POST /v1/data` (scope `write:data`): a JSON object in, 201 with `{"id": "data_…", "owner",
   "created_at", "data": <the object>}` out; anything but a JSON object is 400 INVALID_REQUEST.
 - `POST /v1/auth/refresh`: forwarded unchanged to the authorization server (see `forward_refresh`).
-- `GET /healthz`: `{"status": "ok"}`, no authentication.
+- `GET /healthz`: `{"status": "ok"}`, no authentication: the process answers.
+- `GET /readyz`: 200 when the authorization server's signing keys are loaded (fetched now if they
+  are not, cool-down permitting) and the rate-limit Redis, when configured, answers; else 503
+  naming the failed checks (authserver/readiness.py).
+- `GET /metrics`: Prometheus metrics (authserver/metrics.py: requests, latency, rate-limit
+  refusals by plan, JWKS refreshes by outcome), for loopback clients or with
+  `Authorization: Bearer <AUTHSERVER_METRICS_TOKEN>`.
 
 Credentials: JWT access tokens, and API keys (`Authorization: Bearer tdk_…`) when
 AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are set (the keys are introspected with
@@ -40,9 +46,12 @@ from datetime import datetime, timezone
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..metrics import Metrics
+from ..readiness import Readiness
 from ..resource import APIKeyVerifier, TokenVerifier
 from ..resource.flask import ResourceAuth, current_principal, require_auth
-from ..resource.ratelimit import PlanLimits, RateLimiter
+from ..resource.jwks import JWKSCache
+from ..resource.ratelimit import PLANS, PlanLimits, RateLimiter
 from .config import ApiConfig, load_api_config
 from .usage import UsageMeter
 
@@ -68,6 +77,7 @@ class ApiState:
     limiter: RateLimiter
     meter: UsageMeter | None = None  # None: metering is off
     api_keys: APIKeyVerifier | None = None  # None: API keys are refused
+    refusals: dict | None = None  # plan → the counter child of its rate-limit refusals
 
 
 def create_api_app(config: ApiConfig | None = None) -> Flask:
@@ -76,7 +86,13 @@ def create_api_app(config: ApiConfig | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False
-    verifier = TokenVerifier(config.issuer, config.audience)
+    metrics = Metrics("authserver_api", token=config.metrics_token)
+    metrics.init_app(app)  # first: its clock starts before the other hooks
+    refreshes = metrics.counter("jwks_refreshes", "Fetches of the issuer's signing keys, by outcome (ok, failed)",
+                                ("outcome",))
+    verifier = TokenVerifier(config.issuer, config.audience,
+                             keys=JWKSCache(config.issuer, on_refresh=lambda outcome: refreshes.labels(outcome).inc()))
+    refused = metrics.counter("rate_limit_refusals", "Requests refused with 429, by plan", ("plan",))
     limiter = RateLimiter(config.redis_url, key_prefix=config.ratelimit_prefix)
     meter = api_keys = None
     if config.metering:  # the service's own client: it reports usage and introspects API keys
@@ -88,13 +104,17 @@ def create_api_app(config: ApiConfig | None = None) -> Flask:
         log.warning("usage metering is off and API keys are refused: "
                     "AUTHSERVER_API_CLIENT_ID and AUTHSERVER_API_CLIENT_SECRET are unset")
     ResourceAuth(app, verifier, api_keys)
-    app.extensions[EXTENSION] = ApiState(config, verifier, limiter, meter, api_keys)
+    app.extensions[EXTENSION] = ApiState(config, verifier, limiter, meter, api_keys,
+                                         {plan: refused.labels(plan) for plan in (*PLANS, "other")})
+    readiness = Readiness({"keys": verifier.keys.ready, **({} if config.redis_url.startswith("memory://")
+                                                           else {"redis": limiter.storage_answers})})
 
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.after_request(_add_rate_limit_headers)
 
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", readiness.response, methods=["GET"])
     app.add_url_rule("/v1/users", view_func=list_users, methods=["GET"])
     app.add_url_rule("/v1/users/me", view_func=me, methods=["GET"])
     app.add_url_rule("/v1/data", view_func=create_data, methods=["POST"])
@@ -146,6 +166,7 @@ def protected(*scopes: str):
             result = state.limiter.hit(principal.subject, *_plan_and_limits(principal))
             g.rate_limit_headers = result.headers
             if not result.allowed:
+                state.refusals.get(principal.plan or DEFAULT_PLAN, state.refusals["other"]).inc()
                 return error_response("RATE_LIMIT_EXCEEDED", result.body["error"]["message"], 429)
             if state.meter is not None:
                 state.meter.count(principal.subject, principal.credential_id)

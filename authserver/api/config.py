@@ -9,6 +9,7 @@
 | `AUTHSERVER_API_CLIENT_ID` | unset | this service's own OAuth client (confidential, `client_credentials` grant), which reports usage counts and introspects API keys; unset: no metering, no API keys |
 | `AUTHSERVER_API_CLIENT_SECRET` | unset | that client's secret; set both or neither |
 | `AUTHSERVER_USAGE_FLUSH_SECONDS` | `10` | how often each worker sends its usage counts (0.1-3600) |
+| `AUTHSERVER_METRICS_TOKEN` | unset | the Bearer token `/metrics` requires (at least 16 characters); unset: `/metrics` answers loopback clients only |
 | `AUTHSERVER_API_KEY_CACHE_SECONDS` | `30` | how long each worker trusts the server's answer about an API key (0-3600; 0: ask every time): a revoked key is accepted for at most this long |
 
 Separate from `authserver/settings.py` on purpose: the service must not import the server's code.
@@ -21,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
+
+from ..metrics import check_token
 
 DEFAULT_ISSUER = "http://127.0.0.1:5000"
 DEFAULT_AUDIENCE = "http://127.0.0.1:5001"
@@ -49,6 +52,7 @@ class ApiConfig:
     client_secret: str | None = field(default=None, repr=False)
     usage_flush_seconds: float = DEFAULT_FLUSH_SECONDS
     api_key_cache_seconds: float = DEFAULT_KEY_CACHE_SECONDS
+    metrics_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_url("AUTHSERVER_ISSUER", self.issuer)
@@ -64,6 +68,10 @@ class ApiConfig:
             raise ApiConfigError(f"AUTHSERVER_USAGE_FLUSH_SECONDS must be from {MIN_FLUSH_SECONDS} to {MAX_FLUSH_SECONDS} seconds")
         if not 0 <= self.api_key_cache_seconds <= MAX_KEY_CACHE_SECONDS:
             raise ApiConfigError(f"AUTHSERVER_API_KEY_CACHE_SECONDS must be from 0 to {MAX_KEY_CACHE_SECONDS} seconds")
+        try:
+            check_token("AUTHSERVER_METRICS_TOKEN", self.metrics_token)
+        except ValueError as exc:
+            raise ApiConfigError(str(exc)) from None
 
     @property
     def metering(self) -> bool:
@@ -91,6 +99,7 @@ def load_api_config(environ: Mapping[str, str] | None = None) -> ApiConfig:
                                      DEFAULT_FLUSH_SECONDS),
         api_key_cache_seconds=_seconds("AUTHSERVER_API_KEY_CACHE_SECONDS", env.get("AUTHSERVER_API_KEY_CACHE_SECONDS"),
                                        DEFAULT_KEY_CACHE_SECONDS),
+        metrics_token=env.get("AUTHSERVER_METRICS_TOKEN") or None,
     )
 
 

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
+from .. import audit
+
 MANIFEST = "keyset.json"
 PUBLISHED_STATES = ("active", "next", "retired")
 
@@ -157,9 +159,11 @@ class KeyStore:
         now = int(time.time()) if now is None else now
         with self._locked():
             entries = self._read_manifest()
-            self._rotate_entries(entries, retired_lifetime=retired_lifetime,
-                                 min_next_age=0 if force else min_next_age, now=now)
-            return self.load()
+            kid = self._rotate_entries(entries, retired_lifetime=retired_lifetime,
+                                       min_next_age=0 if force else min_next_age, now=now)
+            keys = self.load()
+        audit.record("signing_key_rotated", kid=kid, trigger="command", forced=force)
+        return keys
 
     def rotate_if_due(self, *, max_active_age: int, retired_lifetime: int, min_next_age: int,
                       now: int | None = None) -> str | None:
@@ -182,13 +186,15 @@ class KeyStore:
                 return "published"
             if now - min(e["created_at"] for e in upcoming) < min_next_age:
                 return None
-            self._rotate_entries(entries, retired_lifetime=retired_lifetime, min_next_age=min_next_age, now=now)
-            return "rotated"
+            kid = self._rotate_entries(entries, retired_lifetime=retired_lifetime, min_next_age=min_next_age, now=now)
+        audit.record("signing_key_rotated", kid=kid, trigger="schedule")
+        return "rotated"
 
     # -- internals -----------------------------------------------------------
 
-    def _rotate_entries(self, entries: list[dict], *, retired_lifetime: int, min_next_age: int, now: int) -> None:
-        """The rotation itself, on the manifest just read under the lock; writes it."""
+    def _rotate_entries(self, entries: list[dict], *, retired_lifetime: int, min_next_age: int, now: int) -> str:
+        """The rotation itself, on the manifest just read under the lock; writes it. Returns the
+        kid of the key now signing."""
         active = [e for e in entries if e["state"] == "active"]
         if not active:
             raise KeyStoreError(
@@ -229,6 +235,7 @@ class KeyStore:
         # Only once no manifest names them: a reader never finds a listed key missing on purpose.
         for entry in expired:
             (self.directory / f"{entry['kid']}.pem").unlink(missing_ok=True)
+        return promoted["kid"]
 
     def _load_key(self, entry: dict) -> SigningKey:
         path = self.directory / f"{entry['kid']}.pem"

@@ -20,7 +20,9 @@ issuer, fetched over HTTP and cached.
   absent); every other entry is ignored.
 
 The hot path (a known kid, a fresh set) is a clock read, a comparison and a dict lookup: no lock,
-no network. `discovery_fetches` and `jwks_fetches` count the HTTP requests made (failed or not).
+no network. `discovery_fetches` and `jwks_fetches` count the HTTP requests made (failed or not);
+`on_refresh`, when given, is told the outcome of every refresh ("ok" or "failed", e.g. for a
+metric). `ready()` says whether there are keys to verify with (readiness probes).
 """
 
 from __future__ import annotations
@@ -115,9 +117,11 @@ class JWKSCache:
         refresh_cooldown: float = REFRESH_COOLDOWN,
         timeout: float = HTTP_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        on_refresh: Callable[[str], None] | None = None,
     ):
         """`issuer`: exactly as in the tokens' `iss` and the discovery document. `clock` is
-        monotonic seconds (tests inject one)."""
+        monotonic seconds (tests inject one). `on_refresh(outcome)`: called after each refresh,
+        with "ok" or "failed"."""
         if not 0 < min_max_age <= max_max_age:
             raise ValueError("need 0 < min_max_age <= max_max_age")
         if refresh_cooldown < 0 or timeout <= 0:
@@ -130,6 +134,7 @@ class JWKSCache:
         self.discovery_fetches = 0
         self.jwks_fetches = 0
         self._clock = clock
+        self._on_refresh = on_refresh
         self._opener = new_opener()
         self._lock = threading.Lock()
         self._snapshot = _Snapshot()
@@ -164,6 +169,13 @@ class JWKSCache:
             key = self._lookup(kid)
         return key
 
+    def ready(self) -> bool:
+        """Whether there are trusted keys to verify with, fetching them first when there are none
+        (unless another thread is fetching, or the cool-down forbids it)."""
+        if not self._usable(self._snapshot):
+            self._refresh(wait=False)
+        return self._usable(self._snapshot)
+
     # -- internals ---------------------------------------------------------------
 
     def _usable(self, snapshot: _Snapshot) -> bool:
@@ -183,10 +195,14 @@ class JWKSCache:
             self._next_fetch = now + self.refresh_cooldown
             try:
                 self._snapshot = self._fetch_keys()
+                outcome = "ok"
             except FetchError as exc:
                 snapshot = self._snapshot
                 kept = f"keeping {len(snapshot.keys)} keys" if self._usable(snapshot) else "no keys to verify with"
                 log.warning("JWKS of %s not refreshed (%s): %s", self.issuer, kept, exc)
+                outcome = "failed"
+            if self._on_refresh is not None:
+                self._on_refresh(outcome)
         finally:
             self._lock.release()
 

@@ -201,6 +201,19 @@ class RateLimiter:
     def close(self) -> None:
         self.counters.close()
 
+    def storage_answers(self) -> bool:
+        """Whether the storage answers a PING now, on a connection of its own (within the socket
+        timeout); memory storage always does. For readiness probes: `hit` never needs it."""
+        pool = getattr(self.counters, "pool", None)
+        if pool is None:
+            return True
+        connection = pool.make_connection()
+        try:
+            connection.send_command("PING")
+            return connection.read_response() in (b"PONG", "PONG")
+        finally:
+            connection.disconnect()
+
     def hit(self, account_id: str, plan: str, custom: PlanLimits | None = None) -> RateLimitResult:
         """Count one request of ``account_id`` and say whether it is allowed. Never raises."""
         limits = limits_for(plan, custom)

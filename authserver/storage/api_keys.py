@@ -34,7 +34,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, selectinload
 
-from .. import credentials
+from .. import audit, credentials
 from ..oauth.scopes import API_KEY_SCOPES
 from ..resource.api_key_format import display_parts, is_well_formed, new_api_key
 from .db import session
@@ -61,13 +61,14 @@ def create(user_id: int, name: str, scopes: list[str], expires_at: int | None = 
     name, scope, expires_at = _checked_name(name), _checked_scope(scopes), _checked_expiry(expires_at, now)
     db = session()
     try:
-        _lock_owner(user_id)
+        owner = _lock_owner(user_id)
         _check_room(user_id, now)
         row, key = _issue(user_id, name, scope, expires_at, now)
         db.commit()
     except BaseException:
         db.rollback()
         raise
+    audit.record("api_key_created", account=owner, key=row.public_id)
     return row, key
 
 
@@ -101,7 +102,7 @@ def rotate(user_id: int, public_id: str, grace_seconds: int,
         return None
     db = session()
     try:
-        _lock_owner(user_id)
+        owner = _lock_owner(user_id)
         old = db.scalar(select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.public_id == public_id,
                                              _usable_at(now)).execution_options(populate_existing=True))
         if old is None:
@@ -115,6 +116,8 @@ def rotate(user_id: int, public_id: str, grace_seconds: int,
     except BaseException:
         db.rollback()
         raise
+    audit.record("api_key_rotated", account=owner, key=row.public_id, replaces=old.public_id,
+                 old_key_expires_at=old.expires_at)
     return row, key
 
 
@@ -130,6 +133,8 @@ def revoke(user_id: int, public_id: str) -> bool:
         .values(revoked_at=now)
     ).rowcount == 1
     db.commit()
+    if revoked:
+        audit.record("api_key_revoked", account=db.get(User, user_id).public_id, key=public_id)
     return revoked
 
 
@@ -208,8 +213,9 @@ def _usable_at(now: int):
     return ApiKey.revoked_at.is_(None) & or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
 
 
-def _lock_owner(user_id: int) -> None:
-    session().execute(select(User.id).where(User.id == user_id).with_for_update())
+def _lock_owner(user_id: int) -> str | None:
+    """Lock the owner's row; returns the owner's public id (for the audit log)."""
+    return session().scalar(select(User.public_id).where(User.id == user_id).with_for_update())
 
 
 def _issue(user_id: int, name: str, scope: str, expires_at: int | None, now: int,

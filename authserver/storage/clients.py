@@ -7,7 +7,7 @@ import time
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from .. import credentials
+from .. import audit, credentials
 from . import access_tokens
 from .client_cache import ClientCache
 from .db import separate_session, session
@@ -51,6 +51,8 @@ def create_client(
     db = session()
     db.add(client)
     db.commit()
+    audit.record("client_created", account=_public_id(owner_id), client=client.client_id,
+                 secret_issued=secret is not None)
     return client, secret
 
 
@@ -121,6 +123,7 @@ def rotate_secret(client: Client) -> str:
     client.secret_digest = credentials.digest(secret)
     session().commit()
     forget_cached(client.client_id)
+    audit.record("client_secret_rotated", account=_public_id(client.owner_id), client=client.client_id)
     return secret
 
 
@@ -137,6 +140,14 @@ def delete_owned(client: Client) -> None:
             .where(issued.client_id == client.id, issued.access_token_expires_at > now)
         ):
             access_tokens.deny(jti, expires_at)
+    owner = _public_id(client.owner_id)
     db.delete(client)
     db.commit()
     forget_cached(client.client_id)
+    audit.record("client_deleted", account=owner, client=client.client_id)
+
+
+def _public_id(user_id: int | None) -> str | None:
+    """The account's public id (for the audit log); from the session's identity map when the
+    request already loaded the account."""
+    return None if user_id is None else session().get(User, user_id).public_id

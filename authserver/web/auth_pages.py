@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from .. import audit
 from ..extensions import login_manager
 from ..passwords import verify_password
 from ..storage import users
@@ -53,8 +54,12 @@ def login():
         if user is not None and password_ok and user.is_active:
             sign_in_limits.password_accepted(form.email.data)
             browser_session.sign_in(user)
+            audit.record("login_succeeded", account=user.public_id)
             return redirect(next_url)
         sign_in_limits.password_refused()
+        audit.record("login_failed", account=user.public_id if user else None,
+                     reason="unknown_account" if user is None else "wrong_password" if not password_ok
+                     else "account_disabled")
         error = LOGIN_FAILED
     elif request.method == "POST":
         error = LOGIN_FAILED

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from .. import audit
 from ..oauth.scopes import SCOPES
 from ..storage import consents
 
@@ -39,5 +40,6 @@ def remove_access(client_id: str):
         abort(400, "The form expired or was not sent from this site. Try again.")
     if not consents.withdraw(current_user.id, client_id):
         abort(404)  # never authorized, someone else's or unknown: the same answer
+    audit.record("consent_revoked", account=current_user.public_id, client=client_id)
     flash("Access removed. The app's tokens for your account no longer work.", "success")
     return redirect(url_for(".authorized_apps"))

@@ -10,6 +10,7 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from .. import audit
 from ..errors import html_error
 from ..extensions import csrf, current_server
 from ..oauth.id_tokens import SignIn
@@ -48,6 +49,7 @@ def authorize():
         if decision == "deny":
             return _respond(server, grant, None)
         consents.remember(user.id, client.id, set(requested))
+        audit.record("consent_granted", account=user.public_id, client=client.client_id, scopes=requested)
         return _respond(server, grant, user)
 
     consented = set(requested) <= consents.granted_scopes(user.id, client.id)

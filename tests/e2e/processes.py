@@ -1,7 +1,8 @@
 """Real `authserver` processes for end-to-end tests.
 
 The CLI runs as subprocesses; the server is started with `authserver serve` (the sample API
-service with `authserver api serve`), awaited on /healthz and stopped by its PID. Everything
+service with `authserver api serve`), awaited on /readyz (the API service: /healthz) and stopped
+by its PID. Everything
 listens on and talks to 127.0.0.1 only.
 """
 
@@ -25,7 +26,7 @@ HOST = "127.0.0.1"
 AUTHSERVER = Path(sys.executable).parent / "authserver"
 
 CLI_TIMEOUT = 120  # seconds; the slowest step (an Argon2 hash, an RSA key) takes well under one
-START_TIMEOUT = 30  # until /healthz answers 200
+START_TIMEOUT = 30  # until the probe answers 200
 STOP_TIMEOUT = 15  # after SIGTERM, before SIGKILL
 
 
@@ -87,6 +88,9 @@ def cli(*args, env: dict, cwd: Path, stdin: str | None = None) -> str:
 class Server:
     """`authserver serve` on 127.0.0.1:<port>; its output goes to files in `log_dir`."""
 
+    # Started means ready: its database and keys answer (the API service's needs no issuer yet).
+    probe = "/readyz"
+
     def __init__(self, *, env: dict, cwd: Path, port: int, workers: int = 2):
         self.env = env
         self.cwd = cwd
@@ -114,12 +118,12 @@ class Server:
             if self.process.poll() is not None:
                 pytest.fail(f"the server exited with status {self.process.returncode} before it was healthy:\n{self.stderr()}")
             try:
-                if requests.get(self.url("/healthz"), timeout=2, allow_redirects=False).status_code == 200:
+                if requests.get(self.url(self.probe), timeout=2, allow_redirects=False).status_code == 200:
                     return
             except requests.RequestException:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                pytest.fail(f"GET /healthz did not answer 200 within {timeout}s; server stderr:\n{self.stderr()}")
+                pytest.fail(f"GET {self.probe} did not answer 200 within {timeout}s; server stderr:\n{self.stderr()}")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -135,6 +139,8 @@ class Server:
 
 class ApiService(Server):
     """`authserver api serve` on 127.0.0.1:<port>, awaited on /healthz and stopped by its PID."""
+
+    probe = "/healthz"
 
     def start(self) -> None:
         with open(self.stderr_path, "wb") as stderr:

@@ -572,7 +572,11 @@ def test_keys_rotate_refuses_a_fresh_next_key_in_one_line_and_rotates_with_force
     assert [set(k) for k in keys] == [{"kid", "state", "created_at", "retired_at"}] * 3
     retired_at = datetime.fromisoformat(keys[0]["retired_at"]).timestamp()
     assert started <= retired_at <= time.time()
-    assert rotated.stderr == f"now signing with {k2}; running servers switch within 5 s\n"
+    audit_line, message = rotated.stderr.splitlines()  # the audit log's line, then the command's
+    assert message == f"now signing with {k2}; running servers switch within 5 s"
+    assert json.loads(audit_line) | {"time": None} == {
+        "time": None, "event": "signing_key_rotated", "account": None, "client": None, "source": None,
+        "request_id": None, "kid": k2, "trigger": "command", "forced": True}
 
     listed = run(store.directory, "keys", "list")
     assert json.loads(listed.stdout) == {"keys": keys}

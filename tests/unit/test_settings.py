@@ -77,6 +77,7 @@ VARIABLES = [
     ("AUTHSERVER_PRUNE_BATCH_SIZE", "500", "prune_batch_size", 500),
     ("AUTHSERVER_REFRESH_GRACE_SECONDS", "0", "refresh_grace_seconds", 0),
     ("AUTHSERVER_REDIS_URL", "redis://cache.internal:6380/2", "redis_url", "redis://cache.internal:6380/2"),
+    ("AUTHSERVER_METRICS_TOKEN", "m" * 24, "metrics_token", "m" * 24),
 ]
 
 
@@ -87,6 +88,10 @@ def test_each_variable_is_read(workdir, variable, value, field, expected):
 
 def test_every_setting_has_a_variable_in_the_table_above():
     assert {f"AUTHSERVER_{f.name.upper()}" for f in fields(Settings)} == {v[0] for v in VARIABLES}
+
+
+def test_the_metrics_token_is_not_in_the_settings_repr(workdir):
+    assert "m" * 24 not in repr(load_settings(environ={"AUTHSERVER_METRICS_TOKEN": "m" * 24}))
 
 
 def test_relative_directories_resolve_against_the_working_directory(workdir):
