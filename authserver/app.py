@@ -17,7 +17,7 @@ from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
 from .storage import clients
 from .storage.db import Database
-from .web import csp, dashboard, sign_in_limits, signup
+from .web import client_auth_limits, csp, dashboard, sign_in_limits, signup
 from .web import apps_api, dashboard_api_keys, dashboard_apps, dashboard_authorized_apps, dashboard_usage, openapi
 from .web import api_keys, api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
 
@@ -57,6 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_error_handlers(app)
     audit.init_app(app)
     sign_in_limits.init_app(app, settings)
+    client_auth_limits.init_app(app, settings)  # after sign_in_limits: shares its throttle
     app.after_request(_security_headers(settings))
     return app
 
