@@ -16,7 +16,11 @@ Map (section → module):
 - §4.9 Access Token Leakage at the Resource Server, §4.10 Misuse of Stolen Access Tokens →
   test_access_tokens.py (audience restriction, §4.10.2). §4.10.1 sender-constrained tokens (DPoP,
   mTLS) are not implemented: bearer tokens only, audience-restricted and short-lived.
-- §4.11 Open Redirection → test_redirects.py (authorization endpoint and RP-initiated logout)
+- §4.11 Open Redirection → test_redirects.py (authorization endpoint and RP-initiated logout).
+  Not prevented (§4.11.2, attacks 1-3): a client whose owner registered a phishing URI can have the
+  browser sent there with an error (bad scope, prompt=none) or after Deny, as RFC 6749 §4.1.2.1 and
+  OpenID Connect ask. Any account may register apps, so closing this needs a decision on which
+  redirect URIs are trusted (review, or an interstitial before redirecting to an unreviewed app).
 - §4.12 307 Redirect → test_browser_pages.py
 - §4.13 TLS Terminating Reverse Proxies → test_browser_pages.py (forwarded headers are honoured
   only from AUTHSERVER_TRUSTED_PROXIES proxies)

@@ -13,7 +13,7 @@ from authserver.api import ApiConfig, create_api_app
 from authserver.api.app import EXTENSION
 
 from ..api.conftest import api, client, server  # noqa: F401  (fixtures: the live server, a fresh API)
-from ..resource.live import AUDIENCE, compact, hs256_with_public_key
+from ..resource.live import compact, hs256_with_public_key
 
 ME = "/v1/users/me"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..conftest import ISSUER, REDIRECT_URI, pkce_pair
 from ..flows.stored_state import unchanged
+from ..flows.tokens import refresh
 from ..helpers import authorize_query, authorize_url, decide, login, redirect_params
 from .conftest import EMAIL, code_for, redeem
 
@@ -99,9 +100,7 @@ def test_a_redeemed_code_replayed_revokes_what_it_issued(client, world):
     introspected = client.post("/oauth/introspect", data={"token": first["access_token"]},
                                auth=(world.client_id, world.secret)).get_json()
     assert introspected == {"active": False}
-    refreshed = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-                            auth=(world.client_id, world.secret))
-    invalid_grant(refreshed)
+    invalid_grant(refresh(client, world.client_id, world.secret, first["refresh_token"]))
 
 
 # -- §4.8 PKCE downgrade -------------------------------------------------------------------------
@@ -168,7 +167,8 @@ def test_no_response_type_puts_a_token_in_the_front_channel(client, world, datab
     _, challenge = pkce_pair()
     for response_type in ("token", "id_token", "code token", "code id_token", "id_token token"):
         with unchanged(database_url):
-            response = client.get(authorize_url(authorize_query(world.client_id, challenge, response_type=response_type)))
+            query = authorize_query(world.client_id, challenge, response_type=response_type)
+            response = client.get(authorize_url(query))
         assert response.status_code == 302, response_type
         params = redirect_params(response)
         assert params["error"] == "unsupported_response_type", response_type
