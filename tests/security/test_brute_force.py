@@ -20,7 +20,7 @@ from authserver.web.client_auth_limits import FAILURES_PER_ADDRESS, FAILURES_PER
 from authserver.web.sign_in_limits import SIGN_IN_PER_ACCOUNT
 
 from ..conftest import PASSWORD
-from ..helpers import csrf_token, signed_in_as
+from ..helpers import assert_envelope, csrf_token, signed_in_as
 from ..stores import RedisServer
 from .conftest import EMAIL
 
@@ -211,3 +211,13 @@ def test_two_instances_share_the_count(settings_overrides, world, redis_url):
     client = second.test_client()
     assert_throttled(token_request(client, world.client_id, WRONG_SECRET))
     assert_throttled(token_request(client, world.client_id, world.secret))
+
+
+def test_the_v1_refresh_endpoint_answers_a_throttled_client_with_429(app, world):
+    """`POST /v1/auth/refresh` runs the token endpoint's grant, so it honours the same limit, and
+    says so in its own envelope: 429 RATE_LIMIT_EXCEEDED with Retry-After (DESIGN.md, Errors)."""
+    fail(app.test_client(), world.client_id, PER_CLIENT)
+    response = app.test_client().post("/v1/auth/refresh", json={"refresh_token": "rt_x"},
+                                      auth=(world.client_id, world.secret), headers={"X-Forwarded-For": HERE})
+    assert_envelope(response, 429, "RATE_LIMIT_EXCEEDED")
+    assert 1 <= int(response.headers["Retry-After"]) <= 300
