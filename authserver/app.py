@@ -8,9 +8,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import audit
-from .metrics import ServerMetrics
 from .errors import register_error_handlers
 from .extensions import SERVER_KEY, SETTINGS_KEY, csrf, login_manager
+from .metrics import ServerMetrics
 from .oauth.keys import KeyStore
 from .oauth.server import AuthServer
 from .oauth.signing import TokenSigner
@@ -18,10 +18,9 @@ from .oauth.tokens import TokenIssuer
 from .settings import Settings, load_settings, with_secret_key
 from .storage import clients
 from .storage.db import Database
-from .web import csp, dashboard, sign_in_limits, signup
+from .web import client_auth_limits, csp, dashboard, prune_schedule, sign_in_limits, signup
 from .web import apps_api, dashboard_api_keys, dashboard_apps, dashboard_authorized_apps, dashboard_usage, openapi
 from .web import api_keys, api_v1, auth_pages, health, oauth, rp_logout, token_management, usage, userinfo, wellknown
-from .web import prune_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +60,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_error_handlers(app)
     audit.init_app(app)
     sign_in_limits.init_app(app, settings)
+    client_auth_limits.init_app(app, settings)  # after sign_in_limits: shares its throttle
     prune_schedule.init_app(app, settings)  # each worker prunes expired rows (its first request starts it)
     app.after_request(_security_headers(settings))
     return app

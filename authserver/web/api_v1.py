@@ -42,10 +42,12 @@ CLIENT_CREDENTIAL_FIELDS = {"client_id", "client_secret"}
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int, scheme: str | None = None, scope: str | None = None):
+    def __init__(self, code: str, message: str, status: int, scheme: str | None = None, scope: str | None = None,
+                 retry_after: str | None = None):
         super().__init__(message)
         self.code, self.message, self.status, self.scheme = code, message, status, scheme
         self.scope = scope  # the scope a Bearer token lacks (INSUFFICIENT_SCOPE)
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def invalid_request(message: str) -> ApiError:
@@ -76,6 +78,8 @@ def render_api_error(error: ApiError):
         headers["WWW-Authenticate"] = f'Bearer {realm}, error="insufficient_scope", scope="{error.scope}"'
     elif error.scheme == "Bearer":
         headers["WWW-Authenticate"] = f'Bearer {realm}, error="invalid_token", error_description="{error.message}"'
+    if error.retry_after:
+        headers["Retry-After"] = error.retry_after
     return body, status, headers
 
 
@@ -179,6 +183,9 @@ def _from_grant_error(response, *, expired: bool) -> ApiError:
     """The token endpoint's RFC 6749 §5.2 error, in the envelope."""
     body = response.get_json()
     error = body.get("error")
+    if response.status_code == 429:  # failed client authentications throttled (client_auth_limits)
+        return ApiError("RATE_LIMIT_EXCEEDED", body.get("error_description") or "Too many requests.", 429,
+                        retry_after=response.headers.get("Retry-After"))
     if error == "invalid_client":
         return invalid_client()
     if error == "unauthorized_client":

@@ -50,6 +50,7 @@ def _errors(*statuses: int) -> dict:
 
 NO_STORE = {"Cache-Control": {"description": "`no-store`: the body holds a secret shown once.",
                               "schema": {"type": "string", "const": "no-store"}}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}}}
 CHALLENGE = {"WWW-Authenticate": {"description": "`Bearer` (or `Basic` for INVALID_CLIENT) challenge, RFC 6750.",
                                   "schema": {"type": "string"}}}
 
@@ -233,12 +234,13 @@ SCHEMAS = {
 }
 
 ERROR_RESPONSES = {
-    f"Error{status}": _json(_ref("Error"), description, CHALLENGE if status == 401 else None)
+    f"Error{status}": _json(_ref("Error"), description, {401: CHALLENGE, 429: RETRY_AFTER}.get(status))
     for status, description in (
         (400, "INVALID_REQUEST: the body or a value is not valid; nothing was stored."),
         (401, "INVALID_TOKEN, TOKEN_EXPIRED or INVALID_CLIENT."),
         (403, "INSUFFICIENT_SCOPE: the access token lacks keys:manage."),
         (404, "NOT_FOUND: not one of the caller's (unknown and another account's alike)."),
+        (429, "RATE_LIMIT_EXCEEDED: too many failed client authentications from this address."),
     )
 }
 
@@ -253,7 +255,7 @@ PATHS = {
                        "client sends only the token; a confidential one authenticates as registered.",
         "security": [{}, {"clientBasic": []}],
         "requestBody": _body("RefreshRequest"),
-        "responses": {"200": _json(_ref("TokenResponse"), "New tokens.", NO_STORE), **_errors(400, 401)},
+        "responses": {"200": _json(_ref("TokenResponse"), "New tokens.", NO_STORE), **_errors(400, 401, 429)},
     }},
     "/v1/usage": {
         "get": {
