@@ -22,37 +22,12 @@ from authserver.web.sign_in_limits import SIGN_IN_PER_ACCOUNT, address_key
 from ..conftest import PASSWORD
 from ..helpers import csrf_token, signed_in_as
 from ..stores import RedisServer, free_port
+from ..throttle_storages import both_storages, redis_server, redis_url, settings_overrides  # noqa: F401 - fixtures
 from .stored_state import unchanged
 
 WRONG = "not the password at all"
 HERE = "203.0.113.10"
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(request) -> str:
-    """'' (in-memory counters; the default) or, with the parameter "redis", the private Redis, emptied."""
-    if getattr(request, "param", "memory") == "memory":
-        return ""
-    server = request.getfixturevalue("redis_server")
-    client = redis.Redis.from_url(server.url)
-    client.flushall()
-    client.close()
-    return server.url
-
-
-both_storages = pytest.mark.parametrize("redis_url", ["memory", "redis"], indirect=True)
-
-
-@pytest.fixture
-def settings_overrides(settings_overrides, redis_url):
-    return {**settings_overrides, "trusted_proxies": 1, "redis_url": redis_url}
 
 
 class Browser:

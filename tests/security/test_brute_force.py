@@ -10,7 +10,6 @@ except in the §4.13 test, which trusts none. The Redis tests use a private redi
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import redis
@@ -21,7 +20,7 @@ from authserver.web.sign_in_limits import SIGN_IN_PER_ACCOUNT
 
 from ..conftest import PASSWORD
 from ..helpers import assert_envelope, csrf_token, signed_in_as
-from ..stores import RedisServer
+from ..throttle_storages import both_storages, redis_server, redis_url, settings_overrides  # noqa: F401 - fixtures
 from .conftest import EMAIL
 
 HERE, ELSEWHERE = "203.0.113.10", "203.0.113.77"
@@ -30,50 +29,6 @@ PER_CLIENT = FAILURES_PER_CLIENT_AND_ADDRESS.amount  # 20
 PER_ADDRESS = FAILURES_PER_ADDRESS.amount  # 100
 
 
-@pytest.fixture(scope="module")
-def redis_server():
-    server = RedisServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(request) -> str:
-    """'' (memory counters) or, with the parameter "redis", the private Redis, emptied."""
-    if getattr(request, "param", "memory") == "memory":
-        return ""
-    url = request.getfixturevalue("redis_server").url
-    store = redis.Redis.from_url(url)
-    store.flushall()
-    store.close()
-    return url
-
-
-both_storages = pytest.mark.parametrize("redis_url", ["memory", "redis"], indirect=True)
-
-
-@pytest.fixture
-def settings_overrides(settings_overrides, redis_url):
-    return {**settings_overrides, "trusted_proxies": 1, "redis_url": redis_url}
-
-
-@pytest.fixture
-def audit_lines():
-    """The audit log's events, as dicts (the logger does not propagate, so caplog cannot see it)."""
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(record.getMessage()))
-
-    handler = Collect()
-    logger = logging.getLogger("authserver.audit")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
 
 
 def token_request(client, client_id, secret, *, address=HERE, post=False, path="/oauth/token"):
