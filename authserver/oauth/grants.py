@@ -207,11 +207,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def _retried_response(self, row) -> dict | None:
         """The response the used token's rotation returned, if presenting it again is a retry: by
-        the same client, within the grace window."""
+        the same client, within the grace window, while the successor it got is still unused (a
+        client that used the successor received it: the old token is then in other hands)."""
         grace = self.server.settings.refresh_grace_seconds
         if not grace or time.time() - row.used_at > grace or not row.check_client(self.request.client):
             return None
-        return successor.unseal(self.presented, _binding(row.id, row.family), row.successor)
+        response = successor.unseal(self.presented, _binding(row.id, row.family), row.successor)
+        if response is None:
+            return None
+        issued = refresh_tokens.find_refresh_token(response["refresh_token"])
+        return response if issued is not None and issued.used_at is None else None
 
     def _revoke_reused(self, family: str, now: int) -> None:
         """Reuse of a rotated token means it leaked: revoke the whole family, and record it."""
