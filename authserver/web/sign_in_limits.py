@@ -36,6 +36,7 @@ import math
 from flask import Flask, current_app, request
 from limits import parse
 
+from .. import audit
 from ..errors import html_error
 from ..settings import Settings
 from ..storage.users import normalise_email
@@ -71,10 +72,10 @@ def begin_password_check(email: str) -> None:
     throttle = current_throttle()
     address = address_key()
     if not throttle.allows(SIGN_IN_FAILURES_PER_ADDRESS, address):
-        _refuse(throttle, SIGN_IN_FAILURES_PER_ADDRESS, address)
+        _refuse(throttle, SIGN_IN_FAILURES_PER_ADDRESS, address, "login_throttled")
     account = _account_key(email)
     if not throttle.acquire(SIGN_IN_PER_ACCOUNT, account):
-        _refuse(throttle, SIGN_IN_PER_ACCOUNT, account)
+        _refuse(throttle, SIGN_IN_PER_ACCOUNT, account, "login_throttled")
 
 
 def password_accepted(email: str) -> None:
@@ -90,12 +91,15 @@ def begin_sign_up() -> None:
     throttle = current_throttle()
     address = address_key()
     if not throttle.acquire(SIGN_UPS_PER_ADDRESS, address):
-        _refuse(throttle, SIGN_UPS_PER_ADDRESS, address)
+        _refuse(throttle, SIGN_UPS_PER_ADDRESS, address, "sign_up_throttled")
 
 
-def _refuse(throttle: Throttle, limit, key: str):
+def _refuse(throttle: Throttle, limit, key: str, event: str):
+    """Refuse with 429, and audit it (`limit` names which: per account, per address)."""
     log.warning("throttled %s %s: limit %s reached", request.method, request.path, limit)
-    raise Throttled(throttle.seconds_until_allowed(limit, key))
+    retry_after = throttle.seconds_until_allowed(limit, key)
+    audit.record(event, limit=str(limit), retry_after=retry_after)
+    raise Throttled(retry_after)
 
 
 def _account_key(email: str) -> str:

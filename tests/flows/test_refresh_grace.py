@@ -36,7 +36,6 @@ def confidential(client, make_user, make_client):
     return row.client_id, secret
 
 
-
 class Rows:
     """The refresh_tokens table, read and changed directly (not through the app)."""
 

@@ -29,7 +29,6 @@ WRONG = "not the password at all"
 HERE = "203.0.113.10"
 
 
-
 class Browser:
     """One browser at one client address."""
 
@@ -74,7 +73,8 @@ def assert_counted_in_redis(redis_url):
 
 @both_storages
 @pytest.mark.parametrize("exists", [True, False], ids=["existing-account", "unknown-email"])
-def test_an_account_is_throttled_after_10_failures_from_any_addresses(app, make_user, redis_url, exists):
+def test_an_account_is_throttled_after_10_failures_from_any_addresses(app, make_user, redis_url, exists,
+                                                                      audit_lines):
     """The same for an email nobody has: the throttle tells nothing about which accounts exist."""
     if exists:
         make_user(email="ada@example.com")
@@ -85,6 +85,8 @@ def test_an_account_is_throttled_after_10_failures_from_any_addresses(app, make_
     assert_throttled(late.sign_in("ada@example.com"), 900)
     assert signed_in_as(late.client) is None
     assert_counted_in_redis(redis_url)
+    [throttled] = [line for line in audit_lines if line["event"] == "login_throttled"]
+    assert throttled["source"] == address(99) and "ada@" not in str(throttled)
 
 
 def test_once_throttled_the_right_and_a_wrong_password_get_the_same_answer(app, make_user, redis_url):
@@ -167,12 +169,13 @@ def test_addresses_count_per_ipv4_address_and_per_ipv6_64(app, first, second, sa
 # -- sign-up ----------------------------------------------------------------------
 
 @both_storages
-def test_sign_ups_are_throttled_per_address(app, database_url, redis_url):
+def test_sign_ups_are_throttled_per_address(app, database_url, redis_url, audit_lines):
     browser = Browser(app)
     for number in range(10):
         assert browser.sign_up(f"new{number}@example.com").status_code == 302
     with unchanged(database_url):
         assert_throttled(browser.sign_up("one-more@example.com"), 3600)
+    assert [line["event"] for line in audit_lines].count("sign_up_throttled") == 1
     assert Browser(app, address(1)).sign_up("one-more@example.com").status_code == 302
 
 

@@ -29,8 +29,6 @@ PER_CLIENT = FAILURES_PER_CLIENT_AND_ADDRESS.amount  # 20
 PER_ADDRESS = FAILURES_PER_ADDRESS.amount  # 100
 
 
-
-
 def token_request(client, client_id, secret, *, address=HERE, post=False, path="/oauth/token"):
     data = {"grant_type": "client_credentials", "scope": "read:users"} if path == "/oauth/token" else {"token": "x"}
     headers = {"X-Forwarded-For": address}
