@@ -16,7 +16,9 @@ account_disabled; `account` is the account's id when the email belongs to one), 
 (`scopes`), consent_revoked, api_key_created / api_key_rotated (`replaces`) / api_key_revoked
 (`key`: the key's public id), client_created (`secret_issued`), client_secret_rotated,
 client_deleted, signing_key_rotated (`kid`: the key now signing, `trigger`: command or schedule),
-and token reuse (grants). An email address is never written: it is personal data, and a user who
+client_auth_failed / client_auth_throttled (web/client_auth_limits.py), login_throttled /
+sign_up_throttled (web/sign_in_limits.py), authorization_code_reuse_detected /
+refresh_token_reuse_detected (`family`; oauth/grants.py). An email address is never written: it is personal data, and a user who
 types their password into the email field would put it in the log.
 """
 
