@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import secrets
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app, has_app_context, has_request_context, request
 
 from .metrics import EXTENSION as METRICS
 
@@ -40,6 +40,7 @@ log = logging.getLogger("authserver.audit")
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's own request id is kept when it is short and plain (it goes into log lines).
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_ENVIRON_KEY = "authserver.request_id"
 
 
 def record(event: str, *, account: str | None = None, client: str | None = None, **details) -> None:
@@ -60,12 +61,14 @@ def record(event: str, *, account: str | None = None, client: str | None = None,
 
 
 def request_id() -> str:
-    """This request's id: the caller's `X-Request-ID` when acceptable, else a new random one."""
-    found = g.get("request_id")
+    """This request's id: the caller's `X-Request-ID` when acceptable, else a new random one.
+    Kept in the WSGI environ (cheaper than `g` on a path every response takes)."""
+    environ = request.environ
+    found = environ.get(_ENVIRON_KEY)
     if found is None:
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
-        found = offered if _ACCEPTABLE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
-        g.request_id = found
+        offered = environ.get("HTTP_X_REQUEST_ID")
+        found = offered if offered and _ACCEPTABLE_REQUEST_ID.fullmatch(offered) else os.urandom(8).hex()
+        environ[_ENVIRON_KEY] = found
     return found
 
 
@@ -74,7 +77,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers[REQUEST_ID_HEADER] = request_id()
+        response.headers.add(REQUEST_ID_HEADER, request_id())  # no other hook sets it: add, not replace
         return response
 
 

@@ -15,9 +15,10 @@ Once a limit is reached, requests with the key are answered 429 with `Retry-Afte
 until the window frees up. `slow_down` is the token endpoint's registered "too fast" error
 (RFC 8628 §3.5); `invalid_client` would tell a client with a correct secret that it is wrong.
 
-Cost on the success path: none (no round trip). Failures are counted in the shared counter, and
-when a key reaches its limit this process remembers it (`Blocked`, in memory) until the window
-frees up; the check before the comparison reads only that memory. The trade-off, with several
+Cost on the success path: none (no round trip, and no key computed while this process remembers
+no throttled key). Failures are counted in the shared counter, and when a key reaches its limit
+this process remembers it (`Blocked`, in memory) until the window frees up; the check before the
+comparison reads only that memory. The trade-off, with several
 processes: one that has not yet seen a failure since the limit was reached compares one more
 secret for the key (its next failure reads the shared count, answers 429 and remembers the key),
 so a guesser gets at most one extra guess per process per window. Every secret carries 256 bits
@@ -79,10 +80,20 @@ class Blocked:
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def __bool__(self) -> bool:
+        """Whether any key is remembered (usually none: then a request need not compute its keys)."""
+        return bool(self._until)
+
     def seconds_left(self, key: str) -> int:
         until = self._until.get(key)
-        left = until - time.monotonic() if until is not None else 0
-        return math.ceil(left) if left > 0 else 0
+        if until is None:
+            return 0
+        left = until - time.monotonic()
+        if left > 0:
+            return math.ceil(left)
+        with self._lock:
+            self._until.pop(key, None)  # its window has passed
+        return 0
 
     def add(self, key: str, seconds: int) -> None:
         now = time.monotonic()
@@ -123,18 +134,20 @@ def _guarded(authenticate, presented_client_id, blocked: Blocked):
         client_id = presented_client_id(request)
         if client_id is None:
             return authenticate(query_client, request)  # no secret presented: nothing to guess
-        limits = _limits(client_id)
-        for _, key in limits:
-            seconds = blocked.seconds_left(key)
-            if seconds:
-                raise ClientAuthThrottled(seconds)
+        limits = None
+        if blocked:  # some key is throttled in this process: is one of this request's?
+            limits = _limits(client_id)
+            for _, key in limits:
+                seconds = blocked.seconds_left(key)
+                if seconds:
+                    raise ClientAuthThrottled(seconds)
         try:
             client = authenticate(query_client, request)
         except InvalidClientError:  # no such client
-            _failed(client_id, limits, blocked)
+            _failed(client_id, limits or _limits(client_id), blocked)
             raise
         if client is None:
-            _failed(client_id, limits, blocked)
+            _failed(client_id, limits or _limits(client_id), blocked)
         return client
 
     return guarded
