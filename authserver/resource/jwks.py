@@ -140,6 +140,9 @@ class JWKSCache:
         self._snapshot = _Snapshot()
         self._metadata: dict | None = None  # the discovery document, once read
         self._next_fetch = float("-inf")  # the cool-down: no fetch starts before this
+        # Whether the last fetch failed: a key this cache cannot find may then be a genuine one
+        # it could not learn of (a rotation during the outage), so the verifier answers 503, not 401.
+        self.unreachable = False
 
     @property
     def fetches(self) -> int:
@@ -196,7 +199,9 @@ class JWKSCache:
             try:
                 self._snapshot = self._fetch_keys()
                 outcome = "ok"
+                self.unreachable = False
             except FetchError as exc:
+                self.unreachable = True
                 snapshot = self._snapshot
                 kept = f"keeping {len(snapshot.keys)} keys" if self._usable(snapshot) else "no keys to verify with"
                 log.warning("JWKS of %s not refreshed (%s): %s", self.issuer, kept, exc)

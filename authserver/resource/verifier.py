@@ -5,7 +5,8 @@ The checks, in order (`TokenVerifier.verify`); the first that fails refuses the 
 
   1. size and shape: a string of at most `max_token_bytes`, three dot-separated parts
   2. header: `alg` exactly RS256, `typ` at+jwt, a `kid`, no `crit`
-  3. key: the published RS256 key named by the kid (JWKSCache; an unknown kid may refetch)
+  3. key: the published RS256 key named by the kid (JWKSCache; an unknown kid may refetch; when
+     the issuer's keys cannot be fetched, ServiceUnavailable — 503, try again — not InvalidToken)
   4. signature: RS256 with that key
   5. claims: iss, aud, sub, client_id, jti, iat, nbf (RFC 9068 §2.2, §4), scope, plan and
      rate_limits shapes
@@ -18,7 +19,7 @@ skips them while every request still checks that its key is the one published (3
 server withdrew refuses its tokens at once) and its expiry (6).
 
 Fails closed: anything not provably valid raises InvalidToken (TOKEN_EXPIRED: TokenExpired,
-a subclass). Every verification option is spelled out on purpose, even where it is joserfc's
+a subclass), or ServiceUnavailable when its key cannot be known. Every verification option is spelled out on purpose, even where it is joserfc's
 default, so that a library upgrade cannot loosen it silently.
 """
 
@@ -35,7 +36,7 @@ from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 
-from .errors import InvalidToken, TokenExpired
+from .errors import InvalidToken, ServiceUnavailable, TokenExpired
 from .jwks import JWKSCache
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ class TokenVerifier:
         self._cache_lock = threading.Lock()  # for adding and evicting; reads take no lock
 
     def verify(self, token: str) -> Principal:
-        """The principal the token stands for, or InvalidToken / TokenExpired."""
+        """The principal the token stands for, or InvalidToken / TokenExpired; ServiceUnavailable
+        when its key cannot be known because the issuer's keys cannot be fetched."""
         try:
             return self._verify(token)
         except InvalidToken as exc:
@@ -190,7 +192,11 @@ class TokenVerifier:
         # jwk, jku, x5u or x5c headers.
         key = self.keys.get_key(header["kid"])
         if key is None:
-            raise InvalidToken(f"kid {header['kid']!r} is not published (or no keys are available)")
+            if self.keys.unreachable:
+                # Perhaps genuine, signed by a key published while the issuer was out of reach:
+                # 503 (try again), not 401 (which would make the client drop a good token).
+                raise ServiceUnavailable(f"kid {header['kid']!r} unknown and the issuer's keys cannot be fetched")
+            raise InvalidToken(f"kid {header['kid']!r} is not published")
         return key
 
     def _signed_claims(self, token: str, key) -> dict:

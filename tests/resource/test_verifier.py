@@ -178,6 +178,13 @@ def test_a_key_cache_for_another_issuer_is_refused(server):
         TokenVerifier(server.issuer, AUDIENCE, keys=JWKSCache("http://other.example"))
 
 
+def test_an_unknown_kid_from_a_reachable_issuer_is_invalid_token(server, verifier):
+    token = compact({"alg": "RS256", "typ": "at+jwt", "kid": "not-a-published-kid"}, {"iss": server.issuer}, b"sig")
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    assert not verifier.keys.unreachable
+
+
 # -- rate_limits: an enterprise account's custom limits -------------------------------------------
 
 
