@@ -8,7 +8,7 @@ import time
 import pytest
 from flask import Flask, g
 
-from authserver.resource import APIKeyVerifier, JWKSCache
+from authserver.resource import APIKeyVerifier, JWKSCache, TokenVerifier
 from authserver.resource.api_key_format import new_api_key
 from authserver.resource.flask import ResourceAuth, current_principal, require_auth
 
@@ -213,3 +213,13 @@ def test_an_unreachable_server_is_503_for_keys_and_the_service_stays_up(server, 
         assert response.headers["Retry-After"] == "5" and response.headers["Cache-Control"] == "no-store"
         assert "WWW-Authenticate" not in response.headers
     assert app.get("/things", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_token_whose_key_cannot_be_fetched_is_503_not_401(server, token):
+    """The issuer out of reach before any key was learnt: the token may be good, so the client is
+    told to try again rather than to drop it."""
+    nowhere = f"http://{HOST}:{free_port()}"
+    app = protected_app(TokenVerifier(nowhere, AUDIENCE, keys=JWKSCache(nowhere, timeout=1))).test_client()
+    response = app.get("/things", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["Retry-After"] == "5" and "WWW-Authenticate" not in response.headers
