@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -53,3 +55,17 @@ def drop_postgres_database(url: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+@contextmanager
+def fresh_database(tmp_path_factory, name: str) -> Iterator[str]:
+    """The URL of a fresh, empty database for one group of end-to-end tests: an SQLite file in a
+    new temporary folder `name`, or a new PostgreSQL database (dropped afterwards) when asked for."""
+    if wants_postgres():
+        url = create_postgres_database()
+        try:
+            yield url
+        finally:
+            drop_postgres_database(url)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp(name) / 'authserver.db'}"

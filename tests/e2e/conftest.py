@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..databases import create_postgres_database, drop_postgres_database, wants_postgres
+from ..databases import fresh_database
 from .processes import Workspace, new_workspace, running_server
 
 EMAIL = "grace@example.com"
@@ -36,12 +36,8 @@ class Deployment:
 @pytest.fixture(scope="module")
 def e2e_database_url(tmp_path_factory):
     """A fresh, empty database: an SQLite file, or a new PostgreSQL database when asked for."""
-    if wants_postgres():
-        url = create_postgres_database()
+    with fresh_database(tmp_path_factory, "e2e-db") as url:
         yield url
-        drop_postgres_database(url)
-    else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'authserver.db'}"
 
 
 @pytest.fixture(scope="module")

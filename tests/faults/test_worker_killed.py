@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from authserver.credentials import digest
 
-from ..databases import create_postgres_database, drop_postgres_database, wants_postgres
+from ..databases import fresh_database
 from ..e2e.processes import running_server
 from .deployment import REDIRECT_URI, Browser, prepare
 from .load import Load
@@ -32,12 +32,8 @@ DEADLINE = 30  # seconds: a bound for what must happen, never a measured speed
 
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory):
-    if wants_postgres():
-        url = create_postgres_database()
+    with fresh_database(tmp_path_factory, "kill-db") as url:
         yield url
-        drop_postgres_database(url)
-    else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('kill-db') / 'authserver.db'}"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import pytest
 from sqlalchemy import create_engine
 
-from ..databases import create_postgres_database, drop_postgres_database, wants_postgres
+from ..databases import fresh_database
 from ..e2e.processes import HOST, Workspace, free_port, new_workspace, running_server
 
 EMAIL = "grace@example.com"
@@ -31,12 +31,8 @@ class Deployment:
 
 @pytest.fixture(scope="session")
 def races_database_url(tmp_path_factory):
-    if wants_postgres():
-        url = create_postgres_database()
+    with fresh_database(tmp_path_factory, "races-db") as url:
         yield url
-        drop_postgres_database(url)
-    else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('races-db') / 'authserver.db'}"
 
 
 @pytest.fixture(scope="session")
