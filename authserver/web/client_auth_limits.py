@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 import time
 
@@ -53,7 +54,9 @@ from .sign_in_limits import address_key, current_throttle
 
 FAILURES_PER_CLIENT_AND_ADDRESS = parse("20 per 5 minutes")
 FAILURES_PER_ADDRESS = parse("100 per 5 minutes")
-MAX_AUDITED_CLIENT_ID = 64  # no client_id is longer; a longer one is cut in the audit line
+# Only a presented client_id of our own shape is written to the audit log: anything else may be a
+# secret pasted into the wrong field (or sent in swapped order), and it names no client anyway.
+CLIENT_ID_SHAPE = re.compile(r"client_[0-9a-f]{24}")
 
 
 class ClientAuthThrottled(OAuth2Error):
@@ -162,7 +165,7 @@ def _limits(client_id: str):
 def _failed(client_id: str, limits, blocked: Blocked) -> None:
     """Count one failure under each limit; remember a key whose limit it reaches. A failure past a
     limit (reached through another process) is answered 429 instead of 401."""
-    audited = client_id[:MAX_AUDITED_CLIENT_ID]
+    audited = client_id if CLIENT_ID_SHAPE.fullmatch(client_id) else None
     audit.record("client_auth_failed", client=audited)
     throttle = current_throttle()
     for limit, key in limits:

@@ -90,6 +90,15 @@ def test_secret_guessing_is_throttled_before_the_secret_is_compared(app, world, 
     assert not any(world.secret in json.dumps(line) or WRONG_SECRET in json.dumps(line) for line in audit_lines)
 
 
+def test_a_secret_presented_as_the_client_id_never_reaches_the_audit_log(app, world, audit_lines):
+    """Credentials sent in swapped order (the secret as the client_id): the failure is audited
+    without naming the "client", which is then a secret."""
+    assert token_request(app.test_client(), world.secret, world.client_id).status_code == 401
+    [failure] = [line for line in audit_lines if line["event"] == "client_auth_failed"]
+    assert failure["client"] is None
+    assert not any(world.secret in json.dumps(line) for line in audit_lines)
+
+
 def test_introspection_and_revocation_share_the_limit(app, world):
     """RFC 9700 §2.5: every endpoint that authenticates clients counts and honours the same limit,
     so guesses cannot move to /oauth/introspect or /oauth/revoke."""
